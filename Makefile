@@ -1,0 +1,51 @@
+# One command to set up and run the service, one to set up and run the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+CONSTRAINTS := requirements/constraints.txt
+HOST ?= 127.0.0.1
+PORT ?= 8000
+UCI_DATA ?= ../shared/data/online_shoppers_intention.csv
+
+.PHONY: help run test test-unit lint format train-uci clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps make reinstalling cheap: they are redone only when the project's dependencies change.
+$(VENV)/.serve: pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP) install -c $(CONSTRAINTS) -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP) install -c $(CONSTRAINTS) -e '.[training,dev]'
+	@touch $@ $(VENV)/.serve
+
+run: $(VENV)/.serve  ## install the serving dependencies and start the service on $(HOST):$(PORT)
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev  ## install everything the tests need and run them all
+	$(PY) -m pytest
+
+test-unit: $(VENV)/.dev  ## the fast tests only (no TensorFlow)
+	$(PY) -m pytest tests/unit
+
+lint: $(VENV)/.dev  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+train-uci: $(VENV)/.dev  ## retrain the shipped UCI bundle (models/uci_online_shoppers)
+	$(PY) -m training train --spec uci_online_shoppers --data $(UCI_DATA) \
+		--config training/configs/uci_online_shoppers.toml --out models/uci_online_shoppers --cv 5
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Offline training: data -> features -> Keras MLP -> evaluation -> one ONNX graph + model card."""

@@ -1,0 +1,188 @@
+"""Export: preprocessor and network merged into one ONNX graph, checked against Python."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnx
+import pandas as pd
+from onnx import TensorProto, helper
+
+from app.card import MISSING_CATEGORY, Feature, FeatureKind
+from training.errors import TrainingError
+from training.network import INPUT_NAME
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+ML_OPSET = 3
+OUTPUT_NAME = "probability"
+UNSEEN_CATEGORY = "__unseen_in_training__"
+
+
+def _log1p_shape(operator: Any) -> None:
+    operator.outputs[0].type = copy.deepcopy(operator.inputs[0].type)
+
+
+def _log1p_convert(scope: Any, operator: Any, container: Any) -> None:
+    """FunctionTransformer(np.log1p) as Log(x + 1); any other function is refused."""
+    if operator.raw_operator.func is not np.log1p:
+        raise TrainingError(
+            f"cannot export FunctionTransformer({operator.raw_operator.func!r}); only np.log1p"
+        )
+    one = scope.get_unique_variable_name("one")
+    container.add_initializer(one, TensorProto.FLOAT, [], [1.0])
+    shifted = scope.get_unique_variable_name("plus_one")
+    container.add_node(
+        "Add",
+        [operator.inputs[0].full_name, one],
+        shifted,
+        name=scope.get_unique_operator_name("Add"),
+    )
+    container.add_node(
+        "Log", [shifted], operator.outputs[0].full_name, name=scope.get_unique_operator_name("Log")
+    )
+
+
+def convert_preprocessor(preprocessor: Any, features: list[Feature]) -> onnx.ModelProto:
+    """The fitted ColumnTransformer as ONNX: one [N, 1] input per raw column, named after it."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.preprocessing import FunctionTransformer
+
+    initial_types = [
+        (
+            f.name,
+            StringTensorType([None, 1])
+            if f.kind is FeatureKind.CATEGORICAL
+            else FloatTensorType([None, 1]),
+        )
+        for f in features
+    ]
+    return convert_sklearn(
+        preprocessor,
+        name="preprocessor",
+        initial_types=initial_types,
+        target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
+        custom_conversion_functions={FunctionTransformer: _log1p_convert},
+        custom_shape_calculators={FunctionTransformer: _log1p_shape},
+    )
+
+
+def convert_network(network: Any, n_inputs: int) -> onnx.ModelProto:
+    """The Keras network as ONNX through tf.function + tf2onnx.from_function."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = (tf.TensorSpec((None, n_inputs), tf.float32, name=INPUT_NAME),)
+
+    @tf.function(input_signature=signature)
+    def serve(x: Any) -> Any:
+        return network(x, training=False)
+
+    model, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=OPSET)
+    return model
+
+
+def merge(pre: onnx.ModelProto, net: onnx.ModelProto) -> onnx.ModelProto:
+    """One graph: raw columns in, `probability` [N, 1] out."""
+    pre, net = copy.deepcopy(pre), copy.deepcopy(net)
+    # The converters record the lowest opsets (and IR versions) they needed, which differ between
+    # them; merge_models wants one set. Both were converted for OPSET, so that is what they declare.
+    for model in (pre, net):
+        versions = {o.domain: o.version for o in model.opset_import}
+        versions[""] = OPSET
+        if "ai.onnx.ml" in versions:
+            versions["ai.onnx.ml"] = ML_OPSET
+        del model.opset_import[:]
+        model.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
+    net.ir_version = pre.ir_version = max(pre.ir_version, net.ir_version)
+    (pre_out,) = [o.name for o in pre.graph.output]
+    (net_in,) = [i.name for i in net.graph.input]
+    (net_out,) = [o.name for o in net.graph.output]
+    merged = onnx.compose.merge_models(
+        pre,
+        net,
+        io_map=[(pre_out, net_in)],
+        prefix2="net/",
+        producer_name="propensity-service",
+        producer_version="1",
+        name="propensity",
+    )
+    # Rename the network's output to a stable, documented name.
+    old = f"net/{net_out}"
+    identity = helper.make_node("Identity", [old], [OUTPUT_NAME], name="output")
+    merged.graph.node.append(identity)
+    out = merged.graph.output[0]
+    out.name = OUTPUT_NAME
+    onnx.checker.check_model(merged, full_check=True)
+    return merged
+
+
+def export_onnx(preprocessor: Any, network: Any, features: list[Feature]) -> bytes:
+    """Convert both halves, merge them and return the serialised model."""
+    pre = convert_preprocessor(preprocessor, features)
+    (pre_out,) = pre.graph.output
+    n_inputs = pre_out.type.tensor_type.shape.dim[1].dim_value
+    net = convert_network(network, n_inputs)
+    return merge(pre, net).SerializeToString()
+
+
+def onnx_feeds(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:
+    """The canonical frame as the graph's inputs: float32 or string columns of shape [N, 1]."""
+    feeds = {}
+    for f in features:
+        col = frame[f.name]
+        if f.kind is FeatureKind.CATEGORICAL:
+            feeds[f.name] = col.to_numpy(dtype=object).reshape(-1, 1)
+        else:
+            feeds[f.name] = col.to_numpy(dtype=np.float32).reshape(-1, 1)
+    return feeds
+
+
+def probe_rows(frame: pd.DataFrame, features: list[Feature], n: int = 20) -> pd.DataFrame:
+    """Rows the test set may lack: each feature missing in turn, unseen categories, all missing."""
+    base = frame.head(n).reset_index(drop=True)
+    variants = []
+    for f in features:
+        missing = base.copy()
+        missing[f.name] = MISSING_CATEGORY if f.kind is FeatureKind.CATEGORICAL else np.nan
+        variants.append(missing)
+        if f.kind is FeatureKind.CATEGORICAL:
+            unseen = base.copy()
+            unseen[f.name] = UNSEEN_CATEGORY
+            variants.append(unseen)
+    empty = base.head(1).copy()
+    for f in features:
+        empty[f.name] = MISSING_CATEGORY if f.kind is FeatureKind.CATEGORICAL else np.nan
+    variants.append(empty)
+    return pd.concat(variants, ignore_index=True)
+
+
+def check_parity(
+    model_bytes: bytes,
+    frame: pd.DataFrame,
+    features: list[Feature],
+    python_predict: Callable[[pd.DataFrame], np.ndarray],
+    tolerance: float,
+) -> float:
+    """Max |ONNX Runtime - Python pipeline| over the frame; raises if above the tolerance."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    got = session.run([OUTPUT_NAME], onnx_feeds(frame, features))[0].reshape(-1)
+    expected = python_predict(frame)
+    diff = np.abs(got.astype(np.float64) - expected)
+    worst = float(np.nanmax(diff)) if len(diff) else 0.0
+    if not np.isfinite(got).all() or worst > tolerance:
+        row = int(np.nanargmax(diff)) if np.isfinite(diff).any() else 0
+        raise TrainingError(
+            f"export refused: ONNX Runtime differs from the Python pipeline by {worst:.3g} "
+            f"(> {tolerance:g}) at row {row}; no bundle written"
+        )
+    log.info("parity: max |onnx - python| = %.2e over %d rows", worst, len(frame))
+    return worst
