@@ -128,7 +128,7 @@ def _train(args: argparse.Namespace) -> None:
         name=args.name,
         version=args.model_version,
         cv_folds=args.cv,
-    )
+    ).card
     m = card.metrics
     print(
         f"{card.name} {card.version}: test roc_auc={m['roc_auc']:.4f} pr_auc={m['pr_auc']:.4f} "

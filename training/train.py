@@ -44,6 +44,14 @@ class Fitted:
 
 
 @dataclass(frozen=True)
+class Trained:
+    """What a run produced: the card of the bundle it wrote, and the Python pipeline behind it."""
+
+    card: ModelCard
+    fitted: Fitted
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Test metrics of the model and each baseline, with their test scores for the plots."""
 
@@ -141,8 +149,8 @@ def train(
     name: str | None = None,
     version: str | None = None,
     cv_folds: int | None = None,
-) -> ModelCard:
-    """The whole run; writes the bundle to out_dir and returns its card."""
+) -> Trained:
+    """The whole run; writes the bundle to out_dir and returns its card and fitted pipeline."""
     started = time.perf_counter()
     X, y = dataset.X, dataset.y
     cv = None
@@ -209,4 +217,4 @@ def train(
     }
     card = write_bundle(out_dir, model_bytes, card, evaluation.y_test, evaluation.scores, extra)
     log.info("wrote %s (%s) in %.1f s", out_dir, card.version, time.perf_counter() - started)
-    return card
+    return Trained(card, fitted)

@@ -29,7 +29,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelCard, Path, 
     spec = load_spec("synthetic_sessions")
     dataset = load_dataset(data, spec, keep=(TRUE_PROBABILITY,))
     out = root / "models" / "synthetic_sessions"
-    card = train(dataset, spec, load_config(None), out)
+    card = train(dataset, spec, load_config(None), out).card
     return card, out, dataset
 
 

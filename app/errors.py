@@ -1,0 +1,129 @@
+"""One error type for the service and one JSON shape for every error response."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """A failure the caller can act on: an HTTP status, a stable code and a message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+class ModelNotFoundError(ServiceError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            404,
+            "model_not_found",
+            f"no model named {name!r}; loaded: {', '.join(known) or 'none'}",
+        )
+
+
+class NotReadyError(ServiceError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(503, "not_ready", reason, headers={"Retry-After": "1"})
+
+
+def error_response(exc: ServiceError) -> Response:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.details:
+        body["details"] = exc.details
+    return Response(
+        orjson.dumps({"error": body}),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=exc.headers,
+    )
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """("rows", 3, "Browser") -> "rows[3].Browser"."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors as {field, problem} (and the row where a row is at fault)."""
+    details = []
+    for e in errors:
+        loc = tuple(p for p in e["loc"] if p != "body")
+        item: dict[str, Any] = {"field": _field_path(loc) or "body", "problem": e["msg"]}
+        if len(loc) >= 2 and loc[0] == "rows" and isinstance(loc[1], int):
+            item["row"] = loc[1]
+        details.append(item)
+    return details
+
+
+def invalid_request(exc: ValidationError) -> ServiceError:
+    """A request body that does not fit its schema: 400 for bad JSON, 422 for bad values."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        problem = next(e["msg"] for e in errors if e["type"] == "json_invalid")
+        return ServiceError(400, "malformed_json", f"the body is not valid JSON: {problem}")
+    details = validation_details(errors)
+    count = len(details)
+    return ServiceError(
+        422,
+        "invalid_request",
+        f"{count} problem{'s' if count != 1 else ''} in the request",
+        details,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every failure, ours and the framework's, to the one JSON error shape."""
+
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, exc: ServiceError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _framework_validation(_: Request, exc: RequestValidationError) -> Response:
+        details = validation_details(list(exc.errors()))
+        return error_response(
+            ServiceError(
+                422, "invalid_request", f"{len(details)} problem(s) in the request", details
+            )
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}"
+        return error_response(ServiceError(exc.status_code, code, message))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(ServiceError(500, "internal_error", "internal error; see the logs"))

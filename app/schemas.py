@@ -1,0 +1,216 @@
+"""Request and response models, derived from a model card so /docs shows the real contract."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictFloat,
+    StrictStr,
+    WithJsonSchema,
+)
+from pydantic import create_model as _create_model
+
+from app.card import Feature, FeatureKind, FeatureRole, ModelCard
+from app.settings import Settings
+
+_ROW_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+def _code(value: object) -> str:
+    """An integer code sent as a JSON number or a string; one error message for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("Input should be a string or an integer code")
+
+
+Code = Annotated[
+    str,
+    PlainValidator(_code),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+]
+
+
+def _describe(f: Feature) -> str:
+    parts = [f.description, f"({f.role.value} feature)"]
+    if f.values:
+        parts.append(f"Known values: {', '.join(f.values)}; others are accepted and scored.")
+    if f.codes:
+        parts.append("An integer code, sent as a number or a string.")
+    if not f.required:
+        parts.append("Optional: missing or null is imputed.")
+    return " ".join(parts)
+
+
+def feature_field(f: Feature) -> tuple[Any, Any]:
+    """The pydantic (annotation, default) of one feature: strict types, range, example."""
+    constraints: dict[str, Any] = {}
+    kind: Any
+    if f.kind is FeatureKind.NUMERIC:
+        kind = StrictFloat  # strict: a JSON number (integers too), never a string or a bool
+        if f.minimum is not None:
+            constraints["ge"] = f.minimum
+        if f.maximum is not None:
+            constraints["le"] = f.maximum
+        if f.integer:
+            constraints["multiple_of"] = 1
+    elif f.kind is FeatureKind.BOOLEAN:
+        kind = StrictBool
+    else:
+        kind = Code if f.codes else StrictStr
+    examples = [f.example] if f.example is not None else None
+    annotation = Annotated[kind, Field(**constraints)]
+    info = Field(
+        default=... if f.required else None,
+        description=_describe(f),
+        examples=examples,
+    )
+    return (annotation if f.required else annotation | None, info)
+
+
+def row_model(name: str, features: list[Feature]) -> type[BaseModel]:
+    """A model with one optional (or required) field per feature; unknown fields rejected."""
+    fields = {f.name: feature_field(f) for f in features}
+    model: type[BaseModel] = _create_model(name, __config__=_ROW_CONFIG, **fields)  # type: ignore[call-overload]
+    return model
+
+
+def _example_row(features: list[Feature]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in features:
+        if f.example is None:
+            continue
+        if f.codes and isinstance(f.example, str) and f.example.isdigit():
+            out[f.name] = int(f.example)
+        else:
+            out[f.name] = f.example
+    return out
+
+
+def _title(card: ModelCard) -> str:
+    return "".join(part.capitalize() for part in card.name.replace("-", "_").split("_"))
+
+
+def predict_request_model(card: ModelCard, settings: Settings) -> type[BaseModel]:
+    """{"rows": [row, ...]} with 1..max_rows rows."""
+    title = _title(card)
+    row = row_model(f"{title}Row", card.features)
+    rows_type: Any = Annotated[list[row], Field(min_length=1, max_length=settings.max_rows)]  # type: ignore[valid-type]
+    model: type[BaseModel] = _create_model(
+        f"{title}PredictRequest",
+        __config__=ConfigDict(
+            extra="forbid",
+            json_schema_extra={"examples": [{"rows": [_example_row(card.features)]}]},
+        ),
+        rows=(rows_type, Field(description=f"1 to {settings.max_rows} rows of raw features")),
+    )
+    return model
+
+
+def recommend_request_model(card: ModelCard, settings: Settings) -> type[BaseModel]:
+    """A user (id and/or features), optional candidates and exclusions, and k."""
+    title = _title(card)
+    non_item = [f for f in card.features if f.role is not FeatureRole.ITEM]
+    user = row_model(f"{title}UserFeatures", non_item)
+    example: dict[str, Any] = {"features": _example_row(non_item), "k": settings.default_k}
+    if card.users is not None:
+        example = {"user_id": "u1", **example}
+    ids = Annotated[
+        list[Annotated[str, Field(min_length=1)]], Field(max_length=settings.max_candidates)
+    ]
+    fields: dict[str, Any] = {
+        "user_id": (
+            str | None,
+            Field(
+                default=None,
+                min_length=1,
+                description="look up the user's features in the bundle's user table",
+            ),
+        ),
+        "features": (
+            user | None,
+            Field(default=None, description="user and context features (override the table)"),
+        ),
+        "candidates": (
+            ids | None,
+            Field(default=None, description="item ids to rank (default: the whole catalogue)"),
+        ),
+        "exclude": (ids, Field(default_factory=list, description="item ids never to return")),
+        "k": (
+            int,
+            Field(
+                default=settings.default_k,
+                ge=1,
+                le=settings.max_k,
+                strict=True,
+                description=f"how many items to return (1..{settings.max_k})",
+            ),
+        ),
+    }
+    model: type[BaseModel] = _create_model(
+        f"{title}RecommendRequest",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
+        **fields,
+    )
+    return model
+
+
+class Prediction(BaseModel):
+    probability: float = Field(description="predicted purchase probability")
+    label: bool = Field(description="probability >= the model's threshold")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    threshold: float
+    predictions: list[Prediction]
+
+
+class ScoredItem(BaseModel):
+    item_id: str
+    score: float = Field(description="predicted purchase probability for this user and item")
+
+
+class RecommendResponse(BaseModel):
+    model: str
+    version: str
+    user_id: str | None
+    cold_start: bool = Field(description="the user id is not in the bundle's user table")
+    items: list[ScoredItem]
+    unknown_candidates: list[str] = Field(
+        default_factory=list, description="candidate ids not in the catalogue, left out"
+    )
+
+
+class ModelSummary(BaseModel):
+    name: str
+    version: str
+    default: bool
+    created_at: str
+    features: int
+    catalog_items: int | None
+    metrics: dict[str, float]
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+    row: int | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,46 @@
+"""Service settings, from environment variables prefixed PROPENSITY_ (read once, cached)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PROPENSITY_"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; the README's configuration table lists the same fields."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    models_dir: Path = Field(default=Path("models"), description="directory of model bundles")
+    default_model: str | None = Field(
+        default=None,
+        description="bundle that answers /predict and /recommend "
+        "(default: the only bundle, or the first by name)",
+    )
+    max_rows: int = Field(default=1000, ge=1, description="rows per /predict request")
+    default_k: int = Field(default=10, ge=1, description="items returned when k is not given")
+    max_k: int = Field(default=100, ge=1, description="largest k a /recommend request may ask")
+    max_candidates: int = Field(
+        default=10_000, ge=1, description="candidate ids per /recommend request"
+    )
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="request body cap")
+    threads: int = Field(default=1, ge=0, description="onnxruntime intra-op threads (0: all)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = Field(default=False, description="log one JSON object per line")
+
+    @model_validator(mode="after")
+    def _k_within_limit(self) -> Settings:
+        if self.default_k > self.max_k:
+            raise ValueError(f"default_k ({self.default_k}) is above max_k ({self.max_k})")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
