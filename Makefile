@@ -26,7 +26,7 @@ $(VENV)/.dev: pyproject.toml $(CONSTRAINTS) | $(PY)
 	@touch $@ $(VENV)/.serve
 
 run: $(VENV)/.serve  ## install the serving dependencies and start the service on $(HOST):$(PORT)
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(VENV)/bin/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev  ## install everything the tests need and run them all
 	$(PY) -m pytest

@@ -119,6 +119,9 @@ def merge(pre: onnx.ModelProto, net: onnx.ModelProto) -> onnx.ModelProto:
     merged.graph.node.append(identity)
     out = merged.graph.output[0]
     out.name = OUTPUT_NAME
+    # tf2onnx names the traced function with a per-process counter; a fixed text keeps the
+    # bytes identical between runs.
+    merged.graph.doc_string = "raw columns -> scikit-learn preprocessing -> Keras network"
     onnx.checker.check_model(merged, full_check=True)
     return merged
 

@@ -99,6 +99,28 @@ def test_same_data_config_and_seed_give_the_same_bytes(tmp_path: Path) -> None:
     assert card_a["baselines"] == card_b["baselines"]
     assert card_a["version"] == card_b["version"]
 
+    # Cross-validating first (more graphs traced in the process) must not change the model.
+    with_cv = tmp_path / "cv"
+    result = _run(
+        "train",
+        "--spec",
+        "synthetic_sessions",
+        "--data",
+        str(data),
+        "--out",
+        str(with_cv),
+        "--epochs",
+        "3",
+        "--seed",
+        "11",
+        "--name",
+        "same",
+        "--cv",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (with_cv / "model.onnx").read_bytes() == (a / "model.onnx").read_bytes()
+
     other = tmp_path / "c"
     result = _run(
         "train",
