@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 UCI_DATA ?= ../shared/data/online_shoppers_intention.csv
 
-.PHONY: help run test test-unit lint format train-uci clean
+.PHONY: help run test test-unit lint format train-uci lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,17 @@ format: $(VENV)/.dev
 train-uci: $(VENV)/.dev  ## retrain the shipped UCI bundle (models/uci_online_shoppers)
 	$(PY) -m training train --spec uci_online_shoppers --data $(UCI_DATA) \
 		--config training/configs/uci_online_shoppers.toml --out models/uci_online_shoppers --cv 5
+
+lock: $(VENV)/.dev  ## re-pin requirements/ from the dev venv and a fresh serving-only venv
+	$(PIP) freeze --exclude-editable | sed '/^-e /d' > $(CONSTRAINTS).new
+	{ echo "# Exact versions the project is tested with; every make target installs through them."; \
+	  echo "# Regenerate with 'make lock' after changing dependencies in pyproject.toml."; \
+	  cat $(CONSTRAINTS).new; } > $(CONSTRAINTS) && rm $(CONSTRAINTS).new
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip --disable-pip-version-check -q install -c $(CONSTRAINTS) .
+	{ echo "# Serving dependencies, pinned (the image installs exactly these). Regenerate with 'make lock'."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | sed '/^propensity-service/d'; } > requirements/serve.txt
+	rm -rf .lock-venv build *.egg-info
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
