@@ -35,13 +35,16 @@ class Registry:
         # Directories starting with "." are bundles being written by training.
         for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             card_file = path / CARD_FILE
-            if not card_file.exists():
-                if (path / MODEL_FILE).exists():
-                    self.problems.append(f"{card_file}: missing")
-                continue
             try:
+                if not card_file.exists():
+                    if (path / MODEL_FILE).exists():
+                        self.problems.append(f"{card_file}: missing")
+                    continue
                 card = ModelCard.model_validate_json(card_file.read_bytes())
-            except (ValidationError, OSError) as exc:
+            except OSError as exc:
+                self.problems.append(f"{card_file}: cannot be read ({exc.strerror})")
+                continue
+            except ValidationError as exc:
                 self.problems.append(f"{card_file}: not a valid card ({_first_error(exc)})")
                 continue
             if card.name in self.cards:
@@ -100,8 +103,6 @@ class Registry:
         return bundle
 
 
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        e = exc.errors()[0]
-        return f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}"
-    return str(exc)
+def _first_error(exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    return f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}"

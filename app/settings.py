@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PROPENSITY_"
@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     threads: int = Field(default=1, ge=0, description="onnxruntime intra-op threads (0: all)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = Field(default=False, description="log one JSON object per line")
+
+    @field_validator("default_model", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # PROPENSITY_DEFAULT_MODEL= (as compose passes an unset variable) means "not chosen".
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _k_within_limit(self) -> Settings:

@@ -24,11 +24,23 @@ from app.schemas import predict_request_model
 from app.settings import Settings
 
 ROW = {
-    "Administrative": 2, "Administrative_Duration": 80.5, "Informational": 0,
-    "Informational_Duration": 0.0, "ProductRelated": 32, "ProductRelated_Duration": 1195.0,
-    "BounceRates": 0.02, "ExitRates": 0.04, "PageValues": 5.9, "SpecialDay": 0.0, "Month": "Nov",
-    "OperatingSystems": 2, "Browser": 2, "Region": 1, "TrafficType": 2,
-    "VisitorType": "Returning_Visitor", "Weekend": False,
+    "Administrative": 2,
+    "Administrative_Duration": 80.5,
+    "Informational": 0,
+    "Informational_Duration": 0.0,
+    "ProductRelated": 32,
+    "ProductRelated_Duration": 1195.0,
+    "BounceRates": 0.02,
+    "ExitRates": 0.04,
+    "PageValues": 5.9,
+    "SpecialDay": 0.0,
+    "Month": "Nov",
+    "OperatingSystems": 2,
+    "Browser": 2,
+    "Region": 1,
+    "TrafficType": 2,
+    "VisitorType": "Returning_Visitor",
+    "Weekend": False,
 }
 
 
@@ -60,7 +72,9 @@ def main() -> None:
         print(f"| parse + validate | {rows} | {ours:.1f} | {default:.1f} | {default / ours:.2f} |")
     for rows in (1, 100, 1000):
         payload = {
-            "model": card.name, "version": card.version, "threshold": card.threshold,
+            "model": card.name,
+            "version": card.version,
+            "threshold": card.threshold,
             "predictions": [{"probability": 0.123456789, "label": False}] * rows,
         }
         ours = per_call_us(lambda p=payload: orjson.dumps(p), args.repeats)

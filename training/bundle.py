@@ -70,6 +70,7 @@ def write_bundle(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a service running as another user reads it
         (tmp / MODEL_FILE).write_bytes(model_bytes)
         plots = write_plots(y_test, scores, tmp)
         write_report(tmp, card, {**extra, "plots": [p.name for p in plots]})

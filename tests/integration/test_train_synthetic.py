@@ -56,6 +56,7 @@ def test_bundle_holds_model_card_report_and_plots(trained) -> None:  # type: ign
         "lift.png",
     } <= names
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp dir left
+    assert out.stat().st_mode & 0o777 == 0o755  # readable by a service running as another user
     report = json.loads((out / "report.json").read_text())
     assert set(report["metrics"]) == {"model", "logistic_regression", "hist_gradient_boosting"}
     assert "| roc_auc ↑ |" in (out / "report.md").read_text()

@@ -28,3 +28,8 @@ def test_a_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("PROPENSITY_MAX_ROWS", "lots")
     with pytest.raises(ValidationError, match="max_rows"):
         Settings()
+
+
+def test_an_empty_default_model_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROPENSITY_DEFAULT_MODEL", "")
+    assert Settings().default_model is None
