@@ -41,6 +41,7 @@ COPY app app
 COPY models models
 ENV PATH=/opt/venv/bin:$PATH \
     PROPENSITY_MODELS_DIR=/srv/models \
+    PROPENSITY_DEFAULT_MODEL=storefront \
     WEB_CONCURRENCY=1
 USER 10001
 EXPOSE 8000

@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 UCI_DATA ?= ../shared/data/online_shoppers_intention.csv
 
-.PHONY: help run test test-unit lint format train-uci lock clean
+.PHONY: help run test test-unit lint format train-uci train-storefront lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ $(VENV)/.dev: pyproject.toml $(CONSTRAINTS) | $(PY)
 	@touch $@ $(VENV)/.serve
 
 run: $(VENV)/.serve  ## install the serving dependencies and start the service on $(HOST):$(PORT)
-	$(VENV)/bin/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+	PROPENSITY_DEFAULT_MODEL=$${PROPENSITY_DEFAULT_MODEL:-storefront} $(VENV)/bin/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev  ## install everything the tests need and run them all
 	$(PY) -m pytest
@@ -46,6 +46,14 @@ format: $(VENV)/.dev
 train-uci: $(VENV)/.dev  ## retrain the shipped UCI bundle (models/uci_online_shoppers)
 	$(PY) -m training train --spec uci_online_shoppers --data $(UCI_DATA) \
 		--config training/configs/uci_online_shoppers.toml --out models/uci_online_shoppers --cv 5
+
+STOREFRONT_DATA ?= data/storefront
+train-storefront: $(VENV)/.dev  ## regenerate the synthetic store's log and retrain models/storefront
+	$(PY) -m training synth-storefront --users 2000 --items 400 --days 180 --seed 0 \
+		--out-dir $(STOREFRONT_DATA)
+	$(PY) -m training train-recs --spec storefront --events $(STOREFRONT_DATA)/purchases.csv \
+		--items $(STOREFRONT_DATA)/items.csv --truth $(STOREFRONT_DATA)/storefront.json \
+		--config training/configs/storefront.toml --out models/storefront
 
 lock: $(VENV)/.dev  ## re-pin requirements/ from the dev venv and a fresh serving-only venv
 	$(PIP) freeze --exclude-editable | sed '/^-e /d' > $(CONSTRAINTS).new

@@ -28,14 +28,17 @@ check() {  # check NAME EXPECTED-STATUS CURL-ARGS...
 }
 check "GET /health/ready" 200 "$base/health/ready"
 check "POST /predict" 200 -X POST "$base/predict" -H 'content-type: application/json' \
-  -d '{"rows": [{"PageValues": 25.0, "Month": "Nov", "Browser": 2}, {}]}'
+  -d '{"rows": [{"u_orders": 4, "i_price": 25.0, "i_category": "shoes", "ui_purchases": 1}, {}]}'
 grep -q '"probability"' /tmp/ci-body
+check "POST /models/uci_online_shoppers/predict" 200 -X POST "$base/models/uci_online_shoppers/predict" \
+  -H 'content-type: application/json' -d '{"rows": [{"PageValues": 25.0, "Month": "Nov", "Browser": 2}]}'
 check "POST /predict (bad input)" 422 -X POST "$base/predict" -H 'content-type: application/json' \
-  -d '{"rows": [{"PageValues": -1}]}'
+  -d '{"rows": [{"i_price": -1}]}'
 default=$(curl -s "$base/health/ready" | python3 -c 'import json,sys; print(json.load(sys.stdin)["default"])')
 if curl -s "$base/models" | python3 -c "import json,sys; sys.exit(0 if any(m['name']=='$default' and m['catalog_items'] for m in json.load(sys.stdin)) else 1)"; then
   check "POST /recommend" 200 -X POST "$base/recommend" -H 'content-type: application/json' \
-    -d '{"user_id": "u1", "k": 5}'
+    -d '{"user_id": "C00042", "k": 5}'
+  grep -q '"cold_start":false' /tmp/ci-body
 else
   check "POST /recommend (no catalogue in the default bundle)" 409 -X POST "$base/recommend" \
     -H 'content-type: application/json' -d '{"features": {}}'

@@ -22,6 +22,7 @@ from app.card import (
     FeatureKind,
     FeatureRole,
     ModelCard,
+    PairTableInfo,
     TableInfo,
     canonical_category,
 )
@@ -63,6 +64,32 @@ class Table:
 
 
 @dataclass(frozen=True)
+class PairTable:
+    """User-item features by user: for each user, the positions they have rows for and the values.
+
+    Positions index the catalogue (match "item") or the vocabulary of an item feature (e.g. the
+    categories), whose code for every catalogue item is in `item_codes`.
+    """
+
+    info: PairTableInfo
+    size: int  # catalogue length, or the vocabulary's
+    item_codes: np.ndarray | None  # [catalogue] -> vocabulary position; None when matching items
+    by_user: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
+
+    def values(self, user_id: str | None, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Each feature for the catalogue items at `index`, for this user (defaults if none)."""
+        found = self.by_user.get(user_id) if user_id is not None else None
+        positions = index if self.item_codes is None else self.item_codes[index]
+        out = {}
+        for name in self.info.features:
+            full = np.full(self.size, self.info.default[name], dtype=np.float32)
+            if found is not None:
+                full[found[0]] = found[1][name]
+            out[name] = full[positions]
+        return out
+
+
+@dataclass(frozen=True)
 class Bundle:
     """A verified, warmed-up model: its card, its session and, if it has them, its tables."""
 
@@ -72,6 +99,7 @@ class Bundle:
     session: ort.InferenceSession = field(repr=False)
     catalog: Table | None = None
     users: Table | None = None
+    pairs: tuple[PairTable, ...] = ()
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Probabilities, shape [N], for graph inputs of shape [N, 1]."""
@@ -137,6 +165,58 @@ def read_table(path: Path, info: TableInfo, features: list[Feature]) -> Table:
     }
     id_array = np.array(ids, dtype=object)
     return Table(ids=id_array, index={k: i for i, k in enumerate(ids)}, columns=columns)
+
+
+def read_pair_table(path: Path, info: PairTableInfo, catalog: Table) -> PairTable:
+    """Read a user-item table and index it by user against the catalogue."""
+    file = path / info.file
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(file, "missing") from None
+    if _sha256(data) != info.sha256:
+        raise BundleError(file, "sha256 does not match the card")
+    if info.match == "item":
+        vocabulary, item_codes = catalog.index, None
+    elif info.match in catalog.columns:
+        names, codes = np.unique(catalog.columns[info.match].astype(str), return_inverse=True)
+        vocabulary = {v: k for k, v in enumerate(names)}
+        item_codes = codes.astype(np.int64)
+    else:
+        raise BundleError(file, f"matches {info.match!r}, which is not an item feature")
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
+    absent = [
+        c for c in (info.user_key, info.key, *info.features) if c not in (reader.fieldnames or [])
+    ]
+    if absent:
+        raise BundleError(file, f"missing column(s) {', '.join(absent)}")
+    rows: dict[str, tuple[list[int], dict[str, list[float]]]] = {}
+    count = 0
+    for line, row in enumerate(reader, start=2):
+        count += 1
+        key = row[info.key] if info.match == "item" else canonical_category(row[info.key])
+        position = vocabulary.get(key)
+        if position is None:
+            continue  # an item (or category) no longer in the catalogue
+        positions, values = rows.setdefault(
+            row[info.user_key], ([], {n: [] for n in info.features})
+        )
+        positions.append(position)
+        for name in info.features:
+            try:
+                values[name].append(float(row[name]))
+            except ValueError:
+                raise BundleError(file, f"line {line}, column {name}: not a number") from None
+    if count != info.rows:
+        raise BundleError(file, f"{count} rows, the card says {info.rows}")
+    by_user = {
+        user: (
+            np.array(pos, dtype=np.int64),
+            {n: np.array(v, dtype=np.float32) for n, v in vals.items()},
+        )
+        for user, (pos, vals) in rows.items()
+    }
+    return PairTable(info, len(vocabulary), item_codes, by_user)
 
 
 def _check_inputs(path: Path, session: ort.InferenceSession, card: ModelCard) -> None:
@@ -207,7 +287,12 @@ def load_bundle(path: Path, threads: int = 1) -> Bundle:
         catalog = read_table(path, card.catalog, card.with_role(FeatureRole.ITEM))
     if card.users is not None:
         users = read_table(path, card.users, card.with_role(FeatureRole.USER))
-    bundle = Bundle(card.name, path, card, session, catalog, users)
+    pairs: list[PairTable] = []
+    if card.pairs:
+        if catalog is None:
+            raise BundleError(path / CARD_FILE, "user-item tables need a catalogue")
+        pairs = [read_pair_table(path, info, catalog) for info in card.pairs]
+    bundle = Bundle(card.name, path, card, session, catalog, users, tuple(pairs))
 
     warm = bundle.run(example_feeds(card))
     if warm.shape != (1,) or not (np.isfinite(warm).all() and 0.0 <= warm[0] <= 1.0):

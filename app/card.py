@@ -29,6 +29,7 @@ class FeatureRole(StrEnum):
     CONTEXT = "context"
     USER = "user"
     ITEM = "item"
+    USER_ITEM = "user_item"  # depends on the pair: times this user bought this item, ...
 
 
 class Missing(StrEnum):
@@ -163,6 +164,26 @@ class TableInfo(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class PairTableInfo(BaseModel):
+    """User-item features in the bundle, as a CSV of (user, key, features...).
+
+    `match` names what `key` is matched against: "item" for the item id, or the name of an item
+    feature (e.g. a category) so that one row serves every item that shares it. A pair with no
+    row takes `default` for each feature.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.csv$")
+    user_key: str
+    key: str
+    match: str = "item"
+    features: list[str] = Field(min_length=1)
+    default: dict[str, float]
+    rows: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class MeanStd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -195,6 +216,8 @@ class ModelCard(BaseModel):
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     catalog: TableInfo | None = None  # items to rank, with their item-role features
     users: TableInfo | None = None  # user-role features by user id, for /recommend by id
+    pairs: list[PairTableInfo] = []  # user-item features by user id and item (or item attribute)
+    ranking_metrics: dict[str, dict[str, float]] | None = None  # model and baselines, @k on users
 
     @model_validator(mode="after")
     def _unique_features(self) -> ModelCard:

@@ -117,7 +117,7 @@ def predict_request_model(card: ModelCard, settings: Settings) -> type[BaseModel
 def recommend_request_model(card: ModelCard, settings: Settings) -> type[BaseModel]:
     """A user (id and/or features), optional candidates and exclusions, and k."""
     title = _title(card)
-    non_item = [f for f in card.features if f.role is not FeatureRole.ITEM]
+    non_item = [f for f in card.features if f.role in (FeatureRole.USER, FeatureRole.CONTEXT)]
     user = row_model(f"{title}UserFeatures", non_item)
     example: dict[str, Any] = {"features": _example_row(non_item), "k": settings.default_k}
     if card.users is not None:

@@ -44,11 +44,14 @@ class Ranking:
     scored: int
 
 
+USER_SIDE = (FeatureRole.USER, FeatureRole.CONTEXT)
+
+
 def _user_values(
     bundle: Bundle, user_id: str | None, features: Any
 ) -> tuple[dict[str, object], bool]:
-    """Values of every non-item feature: the user table first, then the request's own."""
-    non_item = [f for f in bundle.card.features if f.role is not FeatureRole.ITEM]
+    """Values of every user and context feature: the user table first, then the request's own."""
+    non_item = [f for f in bundle.card.features if f.role in USER_SIDE]
     values = {f.name: missing_value(f) for f in non_item}
     cold_start = False
     if user_id is not None:
@@ -111,10 +114,18 @@ def recommend(
         return Ranking([], [], cold_start, unknown, 0)
 
     n = len(index)
+    pair_values: dict[str, np.ndarray] = {}
+    for table in bundle.pairs:
+        pair_values |= table.values(None if cold_start else user_id, index)
     feeds: dict[str, np.ndarray] = {}
     for f in bundle.card.features:
         if f.role is FeatureRole.ITEM:
             feeds[f.name] = catalog.columns[f.name][index].reshape(-1, 1)
+        elif f.role is FeatureRole.USER_ITEM:
+            column = pair_values.get(f.name)
+            if column is None:  # no table provides it: missing, imputed by the graph
+                column = np.full(n, missing_value(f), dtype=graph_dtype(f))
+            feeds[f.name] = column.reshape(-1, 1)
         else:
             feeds[f.name] = np.full((n, 1), values[f.name], dtype=graph_dtype(f))
     scores = bundle.run(feeds)

@@ -20,6 +20,7 @@ from app.card import (
     FeatureKind,
     FeatureRole,
     ModelCard,
+    PairTableInfo,
     TableInfo,
     canonical_category,
 )
@@ -118,5 +119,47 @@ def add_table(out_dir: Path, table: str, frame: pd.DataFrame, key: str) -> Model
         file=path.name, key=key, rows=len(out), sha256=hashlib.sha256(path.read_bytes()).hexdigest()
     )
     card = card.model_copy(update={table: info})
+    (out_dir / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return card
+
+
+def add_pair_table(
+    out_dir: Path,
+    file: str,
+    frame: pd.DataFrame,
+    *,
+    user_key: str,
+    key: str,
+    match: str,
+    features: list[str],
+) -> ModelCard:
+    """Write user-item features keyed by (user, item) or (user, an item feature) into a bundle.
+
+    A pair without a row takes 0 for each feature: what training gives a pair with no history.
+    """
+    card = ModelCard.model_validate_json((out_dir / CARD_FILE).read_text(encoding="utf-8"))
+    roles = {f.name: f.role for f in card.features}
+    wrong = [f for f in features if roles.get(f) is not FeatureRole.USER_ITEM]
+    if wrong:
+        raise TrainingError(f"{file}: not user-item features of the model: {', '.join(wrong)}")
+    if match != "item" and roles.get(match) is not FeatureRole.ITEM:
+        raise TrainingError(f"{file}: {match!r} is neither 'item' nor an item feature")
+    out = frame[[user_key, key, *features]].copy()
+    out[user_key] = out[user_key].astype(str)
+    out[key] = out[key].astype(str)
+    path = out_dir / file
+    out.to_csv(path, index=False, lineterminator="\n")
+    info = PairTableInfo(
+        file=file,
+        user_key=user_key,
+        key=key,
+        match=match,
+        features=features,
+        default=dict.fromkeys(features, 0.0),
+        rows=len(out),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )
+    pairs = [p for p in card.pairs if p.file != file] + [info]
+    card = card.model_copy(update={"pairs": pairs})
     (out_dir / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return card

@@ -88,6 +88,53 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test-fraction", type=float)
     g.add_argument("--seed", type=int)
 
+    r = sub.add_parser(
+        "train-recs",
+        help="train a (user, item) model on a purchase log and write a bundle with its catalogue",
+        description="Clean a purchase log, cut (user, item) pairs at several cutoffs, train the "
+        "network on the earlier ones, evaluate on the last as a classifier and as a ranking of "
+        "the whole catalogue beside popularity baselines, and write a bundle with the catalogue "
+        "and the user and user-item features as of the end of the log.",
+    )
+    r.add_argument(
+        "--spec",
+        required=True,
+        help="log spec (TOML path or a shipped name, e.g. storefront): column names and windows",
+    )
+    r.add_argument("--events", required=True, type=Path, help="purchase log, CSV or Parquet")
+    r.add_argument("--items", type=Path, help="item table, CSV or Parquet (category, price)")
+    r.add_argument("--out", required=True, type=Path, help="bundle directory, e.g. models/NAME")
+    r.add_argument("--config", type=Path, help="TOML file of hyperparameters ([train] table)")
+    r.add_argument("--name", help="model name (default: the --out directory's name)")
+    r.add_argument("--model-version", help="version (default: first 12 hex of the ONNX sha256)")
+    r.add_argument(
+        "--truth",
+        type=Path,
+        help="storefront.json of a synthetic store: also "
+        "report the ranking by its true purchase probabilities",
+    )
+    for role in ("user", "item", "timestamp", "quantity", "price", "event"):
+        r.add_argument(
+            f"--{role}-column",
+            dest=f"{role}_column",
+            metavar="NAME",
+            help=f"the log's {role} column (overrides the spec)",
+        )
+    for flag in ("epochs", "batch_size", "seed"):
+        r.add_argument(f"--{flag.replace('_', '-')}", type=int, dest=flag)
+
+    st = sub.add_parser("synth-storefront", help="write a synthetic store's purchase log and items")
+    st.add_argument("--users", type=_positive, default=2000)
+    st.add_argument("--items", type=_positive, default=400)
+    st.add_argument("--days", type=_positive, default=180)
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument(
+        "--out-dir",
+        required=True,
+        type=Path,
+        help="writes purchases.csv, items.csv and storefront.json",
+    )
+
     s = sub.add_parser("synth-sessions", help="write a synthetic session table (seeded)")
     s.add_argument("--rows", type=_positive, default=50_000)
     s.add_argument("--seed", type=int, default=0)
@@ -136,6 +183,42 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
+def _train_recs(args: argparse.Namespace) -> None:
+    from training.config import load_config
+    from training.events import load_log_spec, load_purchase_log
+    from training.recommender import train_recommender
+    from training.storefront import load_truth
+
+    config = load_config(
+        args.config, {k: getattr(args, k) for k in ("epochs", "batch_size", "seed")}
+    )
+    columns = {
+        role: getattr(args, f"{role}_column")
+        for role in ("user", "item", "timestamp", "quantity", "price", "event")
+    }
+    spec = load_log_spec(args.spec, columns)
+    log.info("loading %s against spec %s", args.events, spec.name)
+    plog = load_purchase_log(args.events, spec, args.items)
+    truth = load_truth(args.truth) if args.truth else None
+    trained = train_recommender(
+        plog, spec, config, args.out, name=args.name, version=args.model_version, truth=truth
+    )
+    card = trained.card
+    ranking = card.ranking_metrics or {}
+    shown = "  ".join(
+        f"{n}: ndcg@10={m['ndcg@10']:.4f} hit_rate@10={m['hit_rate@10']:.4f}"
+        for n, m in ranking.items()
+    )
+    print(f"{card.name} {card.version}: {shown} -> {args.out}")
+
+
+def _synth_storefront(args: argparse.Namespace) -> None:
+    from training.storefront import write_storefront
+
+    paths = write_storefront(args.out_dir, args.users, args.items, args.days, args.seed)
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+
+
 def _synth_sessions(args: argparse.Namespace) -> None:
     from training.synthetic import generate_sessions
 
@@ -159,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("tensorflow", "absl", "tf2onnx", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    commands: dict[str, Any] = {"train": _train, "synth-sessions": _synth_sessions}
+    commands: dict[str, Any] = {
+        "train": _train,
+        "train-recs": _train_recs,
+        "synth-storefront": _synth_storefront,
+        "synth-sessions": _synth_sessions,
+    }
     try:
         commands[args.command](args)
     except TrainingError as exc:

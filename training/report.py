@@ -56,6 +56,20 @@ def render_markdown(card: ModelCard, extra: dict[str, Any]) -> str:
             for n, ms in card.cross_validation.items()
         }
         lines += _table(cv_rows, "metric")
+    ranking = extra.get("ranking")
+    if ranking:
+        lines += [
+            "",
+            f"## Ranking the whole catalogue ({ranking['catalogue']} items) for the "
+            f"{ranking['users']} users who bought after {ranking['cutoff']}",
+            "",
+        ]
+        names = list(ranking["metrics"])
+        metrics = list(next(iter(ranking["metrics"].values())))
+        lines += ["| scorer | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+        for n in names:
+            values = " | ".join(f"{ranking['metrics'][n][m]:.4f}" for m in metrics)
+            lines.append(f"| {n} | {values} |")
     lines += ["", "## Data cleaning", ""] + [f"- {line}" for line in extra["cleaning"]]
     lines += [
         "",

@@ -172,49 +172,85 @@ def train(
     for n, m in evaluation.metrics.items():
         log.info("test %s: roc_auc=%.4f pr_auc=%.4f f1=%.4f", n, m["roc_auc"], m["pr_auc"], m["f1"])
 
-    log.info("exporting to ONNX")
-    model_bytes = export_onnx(fitted.preprocessor, fitted.network, spec.features)
     test_frame = X.iloc[split[2]].reset_index(drop=True)
-    parity_frame = pd.concat([test_frame, probe_rows(test_frame, spec.features)], ignore_index=True)
-    parity = check_parity(
-        model_bytes, parity_frame, spec.features, fitted.predict, config.parity_tolerance
-    )
-
-    card = ModelCard(
-        name=name or out_dir.name,
-        version=version or "",
-        created_at=datetime.now(UTC),
-        description=spec.description,
-        dataset=DatasetInfo(
-            name=spec.name,
-            file=dataset.file,
-            sha256=dataset.sha256,
-            rows=len(y),
-            positives=int(y.sum()),
-            label=spec.label,
-            source=spec.source,
-            license=spec.license,
-        ),
-        features=spec.features,
-        threshold=fitted.threshold,
-        metrics=evaluation.metrics[MODEL],
-        baselines={n: m for n, m in evaluation.metrics.items() if n != MODEL},
-        cross_validation=cv,
-        hyperparameters=config.model_dump(mode="json"),
-        seed=config.seed,
-        versions=library_versions(),
-        parity_max_abs_diff=parity,
-        model_sha256="0" * 64,  # set by write_bundle from the bytes it writes
+    dataset_info = DatasetInfo(
+        name=spec.name,
+        file=dataset.file,
+        sha256=dataset.sha256,
+        rows=len(y),
+        positives=int(y.sum()),
+        label=spec.label,
+        source=spec.source,
+        license=spec.license,
     )
     extra = {
         "split": f"stratified {len(split[0])} train / {len(split[1])} validation / "
         f"{len(split[2])} test rows, seed {config.seed}",
         "cleaning": dataset.report.lines(),
+        "cv_folds": cv_folds,
+    }
+    card = publish(
+        fitted,
+        evaluation,
+        spec,
+        config,
+        out_dir,
+        test_frame,
+        dataset_info,
+        extra,
+        started=started,
+        name=name,
+        version=version,
+        cross_validation=cv,
+    )
+    return Trained(card, fitted)
+
+
+def publish(
+    fitted: Fitted,
+    evaluation: Evaluation,
+    spec: DatasetSpec,
+    config: TrainConfig,
+    out_dir: Path,
+    test_frame: pd.DataFrame,
+    dataset: DatasetInfo,
+    extra: dict[str, Any],
+    *,
+    started: float,
+    name: str | None,
+    version: str | None,
+    **card_fields: Any,
+) -> ModelCard:
+    """Export one ONNX graph, check it against the Python pipeline, write the bundle."""
+    log.info("exporting to ONNX")
+    model_bytes = export_onnx(fitted.preprocessor, fitted.network, spec.features)
+    parity_frame = pd.concat([test_frame, probe_rows(test_frame, spec.features)], ignore_index=True)
+    parity = check_parity(
+        model_bytes, parity_frame, spec.features, fitted.predict, config.parity_tolerance
+    )
+    card = ModelCard(
+        name=name or out_dir.name,
+        version=version or "",
+        created_at=datetime.now(UTC),
+        description=spec.description,
+        dataset=dataset,
+        features=spec.features,
+        threshold=fitted.threshold,
+        metrics=evaluation.metrics[MODEL],
+        baselines={n: m for n, m in evaluation.metrics.items() if n != MODEL},
+        hyperparameters=config.model_dump(mode="json"),
+        seed=config.seed,
+        versions=library_versions(),
+        parity_max_abs_diff=parity,
+        model_sha256="0" * 64,  # set by write_bundle from the bytes it writes
+        **card_fields,
+    )
+    extra = {
+        **extra,
         "history": fitted.history,
         "baseline_thresholds": {n: t for n, t in evaluation.thresholds.items() if n != MODEL},
-        "cv_folds": cv_folds,
         "seconds": time.perf_counter() - started,
     }
     card = write_bundle(out_dir, model_bytes, card, evaluation.y_test, evaluation.scores, extra)
     log.info("wrote %s (%s) in %.1f s", out_dir, card.version, time.perf_counter() - started)
-    return Trained(card, fitted)
+    return card

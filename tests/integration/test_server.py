@@ -28,7 +28,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "uvicorn.log"
     log = log_path.open("w")
-    env = {**os.environ, "PROPENSITY_MODELS_DIR": str(ROOT / "models"), "PROPENSITY_LOG_JSON": "1"}
+    env = {
+        **os.environ,
+        "PROPENSITY_MODELS_DIR": str(ROOT / "models"),
+        "PROPENSITY_DEFAULT_MODEL": "storefront",
+        "PROPENSITY_LOG_JSON": "1",
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -81,7 +86,9 @@ def test_predict_over_http(server: str) -> None:
         "ExitRates": 0.02,
     }
     response = httpx.post(
-        f"{server}/predict", json={"rows": [row, {}]}, headers={"X-Request-ID": "loopback-1"}
+        f"{server}/models/uci_online_shoppers/predict",
+        json={"rows": [row, {}]},
+        headers={"X-Request-ID": "loopback-1"},
     )
     assert response.status_code == 200, response.text
     assert response.headers["x-request-id"] == "loopback-1"
@@ -98,10 +105,19 @@ def test_errors_over_http_are_json(server: str) -> None:
     assert response.json()["error"]["code"] == "malformed_json"
 
 
+def test_recommend_by_user_id_over_http(server: str) -> None:
+    response = httpx.post(f"{server}/recommend", json={"user_id": "C00042", "k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "storefront"
+    assert body["cold_start"] is False
+    assert len(body["items"]) == 3
+
+
 def test_metrics_over_http(server: str) -> None:
     httpx.post(f"{server}/predict", json={"rows": [{}]})
     text = httpx.get(f"{server}/metrics").text
     assert (
-        'propensity_http_requests_total{method="POST",model="uci_online_shoppers",route="/predict",status="200"}'
-        in text
+        'propensity_http_requests_total{method="POST",model="storefront",route="/predict",'
+        'status="200"}' in text
     )

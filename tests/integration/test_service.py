@@ -291,6 +291,6 @@ def test_recommend_for_an_unknown_user_is_a_cold_start(catalogue_models) -> None
 
 def test_recommend_on_a_model_without_catalogue_is_a_409() -> None:
     with _client(SHIPPED) as client:
-        response = client.post("/recommend", json={"features": {}})
+        response = client.post("/models/uci_online_shoppers/recommend", json={"features": {}})
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "no_catalog"
