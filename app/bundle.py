@@ -9,6 +9,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -16,8 +17,10 @@ from pydantic import ValidationError
 
 from app.card import (
     CARD_FILE,
+    CATEGORIES_INPUT,
     MISSING_CATEGORY,
     MODEL_FILE,
+    NUMBERS_INPUT,
     Feature,
     FeatureKind,
     FeatureRole,
@@ -25,6 +28,7 @@ from app.card import (
     PairTableInfo,
     TableInfo,
     canonical_category,
+    packed_columns,
 )
 
 log = logging.getLogger(__name__)
@@ -100,11 +104,26 @@ class Bundle:
     catalog: Table | None = None
     users: Table | None = None
     pairs: tuple[PairTable, ...] = ()
+    numbers: tuple[str, ...] = ()  # columns of the packed inputs, in order
+    categories: tuple[str, ...] = ()
+    # The catalogue as packed inputs, item columns filled once at load (the rest NaN / missing):
+    # a ranking copies the rows it needs and fills in the user's columns.
+    catalog_numbers: np.ndarray | None = field(default=None, repr=False)
+    catalog_categories: np.ndarray | None = field(default=None, repr=False)
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """Probabilities, shape [N], for graph inputs of shape [N, 1]."""
+        """Probabilities, shape [N], for packed inputs of N rows."""
         (out,) = self.session.run([self.card.output], feeds)
         return np.asarray(out).reshape(-1)
+
+    def feeds(self, numbers: np.ndarray, categories: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's inputs from [N, len(self.numbers)] and [N, len(self.categories)] blocks."""
+        out = {}
+        if self.numbers:
+            out[NUMBERS_INPUT] = numbers
+        if self.categories:
+            out[CATEGORIES_INPUT] = categories
+        return out
 
 
 def _sha256(data: bytes) -> str:
@@ -220,35 +239,84 @@ def read_pair_table(path: Path, info: PairTableInfo, catalog: Table) -> PairTabl
 
 
 def _check_inputs(path: Path, session: ort.InferenceSession, card: ModelCard) -> None:
+    """The graph's inputs are the card's features packed as app.card describes."""
     inputs = {i.name: i for i in session.get_inputs()}
-    expected = {f.name: f for f in card.features}
+    numbers, categories = packed_columns(card.features)
+    expected = {
+        name: (kind, len(columns))
+        for name, kind, columns in (
+            (NUMBERS_INPUT, "tensor(float)", numbers),
+            (CATEGORIES_INPUT, "tensor(string)", categories),
+        )
+        if columns
+    }
     if set(inputs) != set(expected):
-        extra = sorted(set(inputs) - set(expected))
-        lacking = sorted(set(expected) - set(inputs))
         raise BundleError(
             path,
-            f"ONNX inputs do not match the card (not in card: {extra}, not in graph: {lacking})",
+            f"ONNX inputs {sorted(inputs)} do not match the card, which needs {sorted(expected)} "
+            "(a graph exported with one input per column? retrain with this version)",
         )
-    for name, f in expected.items():
-        want = "tensor(string)" if f.kind is FeatureKind.CATEGORICAL else "tensor(float)"
-        if inputs[name].type != want:
-            raise BundleError(path, f"input {name} is {inputs[name].type}, the card needs {want}")
+    for name, (kind, width) in expected.items():
+        got = inputs[name]
+        if got.type != kind or len(got.shape) != 2 or got.shape[1] != width:
+            raise BundleError(
+                path,
+                f"ONNX input {name} is {got.type} {got.shape}; the card's features need "
+                f"{kind} [N, {width}]",
+            )
     outputs = [o.name for o in session.get_outputs()]
     if card.output not in outputs:
         raise BundleError(path, f"output {card.output!r} not in the graph ({outputs})")
 
 
+def graph_value(feature: Feature, value: object) -> Any:
+    """A value in the graph's type: a float, or a category's canonical string; None is missing."""
+    if value is None:
+        return missing_value(feature)
+    if feature.kind is FeatureKind.CATEGORICAL:
+        return canonical_category(value)
+    return float(value)  # type: ignore[arg-type]
+
+
+def packed_blocks(
+    card: ModelCard, n: int, values: dict[str, object] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """[n, k] numbers and [n, m] categories, each column filled with `values` (or missing)."""
+    numbers, categories = packed_columns(card.features)
+    by_name = {f.name: f for f in card.features}
+    values = values or {}
+    block = np.empty((n, len(numbers)), dtype=np.float32)
+    for i, name in enumerate(numbers):
+        block[:, i] = graph_value(by_name[name], values.get(name))
+    text = np.empty((n, len(categories)), dtype=object)
+    for i, name in enumerate(categories):
+        text[:, i] = graph_value(by_name[name], values.get(name))
+    return block, text
+
+
 def example_feeds(card: ModelCard, n: int = 1) -> dict[str, np.ndarray]:
-    """Feeds built from the card's examples (missing where a feature has none)."""
-    feeds: dict[str, np.ndarray] = {}
-    for f in card.features:
-        value: object = f.example if f.example is not None else missing_value(f)
-        if f.kind is FeatureKind.CATEGORICAL:
-            value = canonical_category(value)
-        elif isinstance(value, bool):
-            value = float(value)
-        feeds[f.name] = np.full((n, 1), value, dtype=graph_dtype(f))
+    """Packed inputs of n rows built from the card's examples (missing where none)."""
+    block, text = packed_blocks(card, n, {f.name: f.example for f in card.features})
+    numbers, categories = packed_columns(card.features)
+    feeds = {}
+    if numbers:
+        feeds[NUMBERS_INPUT] = block
+    if categories:
+        feeds[CATEGORIES_INPUT] = text
     return feeds
+
+
+def catalog_blocks(card: ModelCard, catalog: Table) -> tuple[np.ndarray, np.ndarray]:
+    """The catalogue's item columns placed in packed blocks, once, at load."""
+    numbers, categories = packed_columns(card.features)
+    block, text = packed_blocks(card, len(catalog))
+    for i, name in enumerate(numbers):
+        if name in catalog.columns:
+            block[:, i] = catalog.columns[name]
+    for i, name in enumerate(categories):
+        if name in catalog.columns:
+            text[:, i] = catalog.columns[name]
+    return block, text
 
 
 def load_bundle(path: Path, threads: int = 1) -> Bundle:
@@ -292,7 +360,20 @@ def load_bundle(path: Path, threads: int = 1) -> Bundle:
         if catalog is None:
             raise BundleError(path / CARD_FILE, "user-item tables need a catalogue")
         pairs = [read_pair_table(path, info, catalog) for info in card.pairs]
-    bundle = Bundle(card.name, path, card, session, catalog, users, tuple(pairs))
+    numbers, categories = packed_columns(card.features)
+    blocks = catalog_blocks(card, catalog) if catalog is not None else (None, None)
+    bundle = Bundle(
+        card.name,
+        path,
+        card,
+        session,
+        catalog,
+        users,
+        tuple(pairs),
+        tuple(numbers),
+        tuple(categories),
+        *blocks,
+    )
 
     warm = bundle.run(example_feeds(card))
     if warm.shape != (1,) or not (np.isfinite(warm).all() and 0.0 <= warm[0] <= 1.0):

@@ -18,6 +18,12 @@ MISSING_CATEGORY = "__missing__"
 CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
 
+# The graph takes the raw features packed into (at most) two inputs, in card order: the numbers
+# and flags as one float32 [N, k] tensor, the categories as one string [N, m] tensor. One input
+# per column would cost onnxruntime about half a microsecond per column per call.
+NUMBERS_INPUT = "numbers"
+CATEGORIES_INPUT = "categories"
+
 
 class FeatureKind(StrEnum):
     NUMERIC = "numeric"
@@ -118,6 +124,13 @@ class Feature(BaseModel):
     def imputation(self) -> Missing:
         assert self.missing is not None  # set by the validator
         return self.missing
+
+
+def packed_columns(features: list[Feature]) -> tuple[list[str], list[str]]:
+    """Feature names in the graph's numbers input and in its categories input, in order."""
+    numbers = [f.name for f in features if f.kind is not FeatureKind.CATEGORICAL]
+    categories = [f.name for f in features if f.kind is FeatureKind.CATEGORICAL]
+    return numbers, categories
 
 
 def canonical_category(value: object) -> str:

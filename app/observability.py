@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("app.access")
@@ -88,6 +89,77 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class AccessLog:
+    """One line per request, in the same format as the other log lines, written straight to
+    the log stream: through the logging module a line costs about as much as a small request.
+    Lines finished in one turn of the event loop go out in one write at the end of the turn."""
+
+    def __init__(self, as_json: bool, stream: Any = None) -> None:
+        self.as_json = as_json
+        self.stream = stream if stream is not None else sys.stderr
+        self.pending: list[str] = []
+        self._second = -1
+        self._stamp = ""
+
+    def enabled(self) -> bool:
+        return log.isEnabledFor(logging.INFO)
+
+    def _time(self) -> str:
+        now = time.time()
+        if int(now) != self._second:
+            self._second = int(now)
+            fmt = "%Y-%m-%dT%H:%M:%S" if self.as_json else "%H:%M:%S"
+            self._stamp = time.strftime(fmt, time.localtime(now))
+        return self._stamp
+
+    def write(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        seconds: float,
+        request_id: str,
+        model: str | None,
+        version: str | None,
+    ) -> None:
+        ms = seconds * 1000
+        message = f"{method} {path} {status} {ms:.2f}ms"
+        if self.as_json:
+            line = orjson.dumps(
+                {
+                    "time": self._time(),
+                    "level": "info",
+                    "logger": log.name,
+                    "message": message,
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(ms, 3),
+                    "model": model,
+                    "version": version,
+                }
+            ).decode()
+        else:
+            served = f" model={model}/{version}" if model else ""
+            line = f"{self._time()} INFO {log.name}: {message} id={request_id}{served}"
+        if not self.pending:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no event loop: write now
+                self.pending.append(line)
+                self.flush()
+                return
+        self.pending.append(line)
+
+    def flush(self) -> None:
+        if self.pending:
+            data = "\n".join(self.pending) + "\n"
+            self.pending.clear()
+            self.stream.write(data)
+            self.stream.flush()
+
+
 def configure_logging(level: str, as_json: bool) -> None:
     """Configure the root logger once, at the entrypoint."""
     handler = logging.StreamHandler(sys.stderr)
@@ -105,21 +177,40 @@ def configure_logging(level: str, as_json: bool) -> None:
 
 
 class ObservabilityMiddleware:
-    """Request id in and out, model headers, metrics and one access-log line per request."""
+    """Request id in and out, model headers, metrics and one access-log line per request.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    It runs on every request, so it appends raw headers and keeps the labelled metric children
+    it has used (route, method, status and model are few) instead of looking them up each time.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
+        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+
+    def _observe(self, labels: tuple[str, str, str, str], seconds: float) -> None:
+        children = self._children.get(labels)
+        if children is None:
+            children = (
+                self.metrics.requests.labels(*labels),
+                self.metrics.latency.labels(*labels),
+            )
+            self._children[labels] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
-            "latin-1"
-        )
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        given = ""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = given if given and _REQUEST_ID.match(given) else secrets.token_hex(16)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
@@ -128,11 +219,12 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
                 if "model" in state:
-                    headers["X-Model-Name"] = state["model"]
-                    headers["X-Model-Version"] = state["version"]
+                    headers.append((b"x-model-name", state["model"].encode()))
+                    headers.append((b"x-model-version", state["version"].encode()))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -140,24 +232,16 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            path = getattr(route, "path", None) or state.get("route") or "unmatched"
             model = state.get("model", "")
-            labels = (path, scope["method"], str(status), model)
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.latency.labels(*labels).observe(elapsed)
-            log.info(
-                "%s %s %d %.2fms",
-                scope["method"],
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "model": model or None,
-                    "version": state.get("version"),
-                },
-            )
+            self._observe((path, scope["method"], str(status), model), elapsed)
+            if self.access_log.enabled():
+                self.access_log.write(
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    elapsed,
+                    request_id,
+                    model or None,
+                    state.get("version"),
+                )

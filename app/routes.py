@@ -1,4 +1,11 @@
-"""HTTP routes: thin handlers that parse, call one scoring function and shape the response."""
+"""HTTP routes: thin handlers that parse, call one scoring function and shape the response.
+
+The scoring routes read the body themselves and parse it straight from bytes with pydantic's
+JSON parser (their schemas are added to the OpenAPI document separately). Small requests are
+scored on the event loop: for a few rows the work is shorter than parsing the request, and a hop
+to a worker thread would cost more than the work itself. Anything larger runs in a worker
+thread, so the event loop is never held for long (PROPENSITY_INLINE_ROWS, _ITEMS).
+"""
 
 import time
 from collections.abc import Callable
@@ -9,6 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from app import scoring
 from app.bundle import Bundle
@@ -45,42 +54,51 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
 
 
-def body_reader(limit: int) -> Callable[[Request], Any]:
-    """A dependency that reads a JSON body, refusing other content types and oversize bodies."""
-
-    async def read_json_body(request: Request) -> bytes:
-        ctype = request.headers.get("content-type", "")
-        media = ctype.split(";", 1)[0].strip().lower()
-        if media != JSON and not media.endswith("+json"):
-            raise ServiceError(
-                415,
-                "unsupported_media_type",
-                f"send the body as application/json, not {media or 'no content type'}",
-            )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The body of a JSON request, refusing other content types and bodies over `limit`."""
+    ctype = request.headers.get("content-type", "")
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media != JSON and not media.endswith("+json"):
+        raise ServiceError(
+            415,
+            "unsupported_media_type",
+            f"send the body as application/json, not {media or 'no content type'}",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ServiceError(413, "body_too_large", f"the body exceeds {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
             raise ServiceError(413, "body_too_large", f"the body exceeds {limit} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ServiceError(413, "body_too_large", f"the body exceeds {limit} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        if not body:
-            raise ServiceError(400, "empty_body", "the request has no body; send a JSON object")
-        return body
-
-    return read_json_body
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise ServiceError(400, "empty_body", "the request has no body; send a JSON object")
+    return body
 
 
-def get_registry(request: Request) -> Registry:
-    """The loaded models; a dependency so tests can put fakes in its place."""
+async def get_registry(request: Request) -> Registry:
+    """The loaded models; a dependency so tests can put fakes in its place.
+
+    Async on purpose: FastAPI runs a plain-def dependency in a worker thread.
+    """
     registry: Registry = request.app.state.registry
     return registry
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+
+
+async def registry_of(request: Request) -> Registry:
+    """get_registry for the scoring routes, without FastAPI's dependency solver (a measurable
+    share of a small request), still honouring app.dependency_overrides as tests use it."""
+    override = request.app.dependency_overrides.get(get_registry)
+    if override is None:
+        return await get_registry(request)
+    registry: Registry = override()
+    return registry
 
 
 def _mark(request: Request, bundle: Bundle) -> None:
@@ -108,17 +126,34 @@ def _card_summary(card: ModelCard, default: bool, bundle: Bundle | None) -> dict
     ).model_dump()
 
 
-def build_router(
-    registry: Registry, settings: Settings, metrics: Metrics
-) -> tuple[APIRouter, dict[str, type[BaseModel]]]:
-    """Operations routes, then /models/NAME/{predict,recommend} per bundle and the defaults.
+def install_routes(
+    router: APIRouter, registry: Registry, settings: Settings, metrics: Metrics
+) -> dict[str, type[BaseModel]]:
+    """Scoring routes first (the default model's, then each model's), then operations.
 
-    Also returns the request models by name: the bodies are parsed by hand (straight from bytes,
-    with pydantic's JSON parser), so their schemas are added to the OpenAPI document separately.
+    Returns the request models by name, for the OpenAPI document.
     """
-    router = APIRouter()
     schemas: dict[str, type[BaseModel]] = {}
-    body = Annotated[bytes, Depends(body_reader(settings.max_body_bytes))]
+    if registry.default is not None:
+        default_card = registry.cards[registry.default][1]
+        _add_model_routes(
+            router, "", registry.default, default_card, settings, metrics, schemas, default=True
+        )
+    else:
+        # No card to shape a default route from: the service cannot serve and says why.
+        @router.post("/predict", include_in_schema=False)
+        @router.post("/recommend", include_in_schema=False)
+        async def no_default(registry: RegistryDep) -> Response:
+            raise NotReadyError(registry.reason())
+
+    for name, (_, card) in registry.cards.items():
+        _add_model_routes(router, f"/models/{name}", name, card, settings, metrics, schemas)
+
+    # Any other /models/NAME/... is a model that is not loaded: say so, and list what is.
+    @router.post("/models/{name}/predict", include_in_schema=False)
+    @router.post("/models/{name}/recommend", include_in_schema=False)
+    async def unknown_model(name: str, registry: RegistryDep) -> Response:
+        raise ModelNotFoundError(name, list(registry.cards))
 
     @router.get("/health/live", tags=["operations"], summary="The process is up")
     async def live() -> dict[str, str]:
@@ -168,36 +203,14 @@ def build_router(
             raise ModelNotFoundError(name, list(registry.cards))
         return json_response(registry.cards[name][1].model_dump(mode="json"))
 
-    for name, (_, card) in registry.cards.items():
-        _add_model_routes(router, f"/models/{name}", name, card, settings, metrics, body, schemas)
-    if registry.default is not None:
-        default_card = registry.cards[registry.default][1]
-        _add_model_routes(
-            router,
-            "",
-            registry.default,
-            default_card,
-            settings,
-            metrics,
-            body,
-            schemas,
-            default=True,
-        )
+    return schemas
 
-    else:
-        # No card to shape a default route from: the service cannot serve and says why.
-        @router.post("/predict", include_in_schema=False)
-        @router.post("/recommend", include_in_schema=False)
-        async def no_default(registry: RegistryDep) -> Response:
-            raise NotReadyError(registry.reason())
 
-    # Any other /models/NAME/... is a model that is not loaded: say so, and list what is.
-    @router.post("/models/{name}/predict", include_in_schema=False)
-    @router.post("/models/{name}/recommend", include_in_schema=False)
-    async def unknown_model(name: str, registry: RegistryDep) -> Response:
-        raise ModelNotFoundError(name, list(registry.cards))
-
-    return router, schemas
+async def _run(inline: bool, fn: Callable[..., Any], *args: Any) -> Any:
+    """Small work on the event loop, the rest in a worker thread."""
+    if inline:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
 
 
 def _add_model_routes(
@@ -207,7 +220,6 @@ def _add_model_routes(
     card: ModelCard,
     settings: Settings,
     metrics: Metrics,
-    body: Any,
     schemas: dict[str, type[BaseModel]],
     default: bool = False,
 ) -> None:
@@ -217,19 +229,23 @@ def _add_model_routes(
     schemas[recommend_model.__name__] = recommend_model
     tag = "default model" if default else f"model {name}"
     which = f"the default model ({name})" if default else name
-    inference = metrics.inference
-    rows_scored = metrics.rows
+    limit = settings.max_body_bytes
+    # A row of raw features is a few hundred bytes of JSON: the body's size tells, before
+    # parsing it, whether the request is small enough to handle on the event loop.
+    inline_bytes = settings.inline_rows * 512
+    predict_seconds = metrics.inference.labels(name, "predict")
+    recommend_seconds = metrics.inference.labels(name, "recommend")
+    predict_rows = metrics.rows.labels(name, "predict")
+    recommend_rows = metrics.rows.labels(name, "recommend")
 
-    def predict(request: Request, raw: body, registry: RegistryDep) -> Response:
-        bundle = registry.get(name)
-        _mark(request, bundle)
+    def score(bundle: Bundle, raw: bytes) -> bytes:
         payload = _parse(predict_model, raw)
         started = time.perf_counter()
         probabilities = scoring.predict(bundle, payload.rows)
-        inference.labels(name, "predict").observe(time.perf_counter() - started)
-        rows_scored.labels(name, "predict").inc(len(probabilities))
+        predict_seconds.observe(time.perf_counter() - started)
+        predict_rows.inc(len(probabilities))
         threshold = bundle.card.threshold
-        return json_response(
+        return orjson.dumps(
             {
                 "model": name,
                 "version": bundle.card.version,
@@ -240,10 +256,15 @@ def _add_model_routes(
             }
         )
 
-    def recommend(request: Request, raw: body, registry: RegistryDep) -> Response:
-        bundle = registry.get(name)
+    async def predict(request: Request) -> Response:
+        request.state.route = prefix + "/predict"  # for the metrics: not a FastAPI route
+        bundle = (await registry_of(request)).get(name)
         _mark(request, bundle)
-        payload = _parse(recommend_model, raw)
+        raw = await read_json_body(request, limit)
+        answer = await _run(len(raw) <= inline_bytes, score, bundle, raw)
+        return Response(answer, media_type=JSON)
+
+    def rank(bundle: Bundle, payload: Any) -> bytes:
         started = time.perf_counter()
         ranking = scoring.recommend(
             bundle,
@@ -253,9 +274,9 @@ def _add_model_routes(
             exclude=payload.exclude,
             k=payload.k,
         )
-        inference.labels(name, "recommend").observe(time.perf_counter() - started)
-        rows_scored.labels(name, "recommend").inc(ranking.scored)
-        return json_response(
+        recommend_seconds.observe(time.perf_counter() - started)
+        recommend_rows.inc(ranking.scored)
+        return orjson.dumps(
             {
                 "model": name,
                 "version": bundle.card.version,
@@ -269,6 +290,21 @@ def _add_model_routes(
             }
         )
 
+    async def recommend(request: Request) -> Response:
+        request.state.route = prefix + "/recommend"
+        bundle = (await registry_of(request)).get(name)
+        _mark(request, bundle)
+        payload = _parse(recommend_model, await read_json_body(request, limit))
+        catalogue = len(bundle.catalog) if bundle.catalog is not None else 0
+        work = len(payload.candidates) if payload.candidates is not None else catalogue
+        answer = await _run(work <= settings.inline_items, rank, bundle, payload)
+        return Response(answer, media_type=JSON)
+
+    for path, endpoint in (("/predict", predict), ("/recommend", recommend)):
+        # Served by a plain Starlette route, first in the table: FastAPI's request handler
+        # (dependency solving, response models) costs more than the scoring of a small request.
+        # The FastAPI route added below is what /docs and /openapi.json describe.
+        router.routes.insert(0, Route(prefix + path, endpoint, methods=["POST"]))
     for path, endpoint, request_model, response_model, summary in (
         (
             "/predict",

@@ -23,9 +23,16 @@ _ROW_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 def _code(value: object) -> str:
-    """An integer code sent as a JSON number or a string; one error message for anything else."""
+    """An integer code sent as a JSON number or a string; one error message for anything else.
+
+    "3", " 3 " and "3.0" become "3", as training spells it.
+    """
     if isinstance(value, str):
-        return value
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return str(int(number)) if number.is_integer() else value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise ValueError("Input should be a string or an integer code")

@@ -7,32 +7,36 @@ from typing import Any
 
 import numpy as np
 
-from app.bundle import Bundle, graph_dtype, missing_value
-from app.card import Feature, FeatureKind, FeatureRole, canonical_category
+from app.bundle import Bundle, graph_value, missing_value
+from app.card import MISSING_CATEGORY, FeatureRole
 from app.errors import ServiceError
 
 
-def graph_value(feature: Feature, value: Any) -> object:
-    """A validated request value in the graph's type; None becomes the feature's missing value."""
+def _category(value: str | None) -> str:
+    # Requests carry validated strings (integer codes already as their digits).
     if value is None:
-        return missing_value(feature)
-    if feature.kind is FeatureKind.CATEGORICAL:
-        return canonical_category(value)
-    return float(value)
+        return MISSING_CATEGORY
+    return value.strip() or MISSING_CATEGORY
 
 
-def rows_to_feeds(rows: list[Any], features: list[Feature]) -> dict[str, np.ndarray]:
-    """Column arrays of shape [N, 1], one per feature, from validated row models."""
-    feeds: dict[str, np.ndarray] = {}
-    for f in features:
-        column = [graph_value(f, getattr(row, f.name)) for row in rows]
-        feeds[f.name] = np.array(column, dtype=graph_dtype(f)).reshape(-1, 1)
-    return feeds
+def rows_to_feeds(bundle: Bundle, rows: list[Any]) -> dict[str, np.ndarray]:
+    """The packed graph inputs for validated row models: one float32 block, one object block.
+
+    This runs on every /predict request, so it builds each block with one numpy call; numpy
+    turns None into NaN by itself.
+    """
+    numbers = np.array(
+        [[getattr(r, name) for name in bundle.numbers] for r in rows], dtype=np.float32
+    ).reshape(len(rows), len(bundle.numbers))
+    categories = np.array(
+        [[_category(getattr(r, name)) for name in bundle.categories] for r in rows], dtype=object
+    ).reshape(len(rows), len(bundle.categories))
+    return bundle.feeds(numbers, categories)
 
 
 def predict(bundle: Bundle, rows: list[Any]) -> np.ndarray:
     """Purchase probability per row, in request order."""
-    return bundle.run(rows_to_feeds(rows, bundle.card.features))
+    return bundle.run(rows_to_feeds(bundle, rows))
 
 
 @dataclass(frozen=True)
@@ -114,21 +118,20 @@ def recommend(
         return Ranking([], [], cold_start, unknown, 0)
 
     n = len(index)
-    pair_values: dict[str, np.ndarray] = {}
+    assert bundle.catalog_numbers is not None and bundle.catalog_categories is not None
+    # The item columns were placed at load; copy the rows to rank and fill in the rest.
+    numbers = bundle.catalog_numbers[index]
+    categories = bundle.catalog_categories[index]
+    user_side = dict(values)
     for table in bundle.pairs:
-        pair_values |= table.values(None if cold_start else user_id, index)
-    feeds: dict[str, np.ndarray] = {}
-    for f in bundle.card.features:
-        if f.role is FeatureRole.ITEM:
-            feeds[f.name] = catalog.columns[f.name][index].reshape(-1, 1)
-        elif f.role is FeatureRole.USER_ITEM:
-            column = pair_values.get(f.name)
-            if column is None:  # no table provides it: missing, imputed by the graph
-                column = np.full(n, missing_value(f), dtype=graph_dtype(f))
-            feeds[f.name] = column.reshape(-1, 1)
-        else:
-            feeds[f.name] = np.full((n, 1), values[f.name], dtype=graph_dtype(f))
-    scores = bundle.run(feeds)
+        user_side |= table.values(None if cold_start else user_id, index)
+    for i, name in enumerate(bundle.numbers):
+        if name in user_side:
+            numbers[:, i] = user_side[name]
+    for i, name in enumerate(bundle.categories):
+        if name in user_side:
+            categories[:, i] = user_side[name]
+    scores = bundle.run(bundle.feeds(numbers, categories))
     top = _top_k(scores, k)
     return Ranking(
         item_ids=[str(catalog.ids[index[i]]) for i in top],

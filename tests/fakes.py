@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,8 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from app.bundle import Bundle, Table
-from app.card import CARD_FILE, DatasetInfo, Feature, ModelCard, TableInfo
+from app.bundle import Bundle, Table, catalog_blocks
+from app.card import (
+    CARD_FILE,
+    CATEGORIES_INPUT,
+    NUMBERS_INPUT,
+    DatasetInfo,
+    Feature,
+    ModelCard,
+    TableInfo,
+    packed_columns,
+)
 from app.registry import Registry
 
 FEATURES = [
@@ -126,21 +136,26 @@ USERS = Table(
 
 @dataclass(frozen=True)
 class FakeBundle(Bundle):
-    """A bundle whose model is `fake_score`, recording every feed it was given."""
+    """A bundle whose model is `fake_score`, recording every feed it was given (unpacked)."""
 
     calls: list[dict[str, np.ndarray]] = field(default_factory=list)
+    threads: list[str] = field(default_factory=list)
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        assert set(feeds) == {f.name for f in self.card.features}
-        n = len(feeds["views"])
-        assert all(v.shape == (n, 1) for v in feeds.values())
-        self.calls.append(feeds)
+        numbers, categories = feeds[NUMBERS_INPUT], feeds[CATEGORIES_INPUT]
+        n = len(numbers)
+        assert numbers.shape == (n, len(self.numbers)) and numbers.dtype == np.float32
+        assert categories.shape == (n, len(self.categories)) and categories.dtype == object
+        columns = {name: numbers[:, [i]] for i, name in enumerate(self.numbers)}
+        columns |= {name: categories[:, [i]] for i, name in enumerate(self.categories)}
+        self.calls.append(columns)
+        self.threads.append(threading.current_thread().name)
         return np.array(
             [
                 fake_score(
-                    float(feeds["views"][i, 0]),
-                    float(feeds["price"][i, 0]),
-                    str(feeds["device"][i, 0]),
+                    float(columns["views"][i, 0]),
+                    float(columns["price"][i, 0]),
+                    str(columns["device"][i, 0]),
                 )
                 for i in range(n)
             ],
@@ -149,13 +164,20 @@ class FakeBundle(Bundle):
 
 
 def fake_bundle(card: ModelCard) -> FakeBundle:
+    numbers, categories = packed_columns(card.features)
+    catalog = CATALOG if card.catalog else None
+    blocks = catalog_blocks(card, catalog) if catalog is not None else (None, None)
     return FakeBundle(
         name=card.name,
         path=Path("/nowhere"),
         card=card,
         session=None,  # type: ignore[arg-type]
-        catalog=CATALOG if card.catalog else None,
+        catalog=catalog,
         users=USERS if card.users else None,
+        numbers=tuple(numbers),
+        categories=tuple(categories),
+        catalog_numbers=blocks[0],
+        catalog_categories=blocks[1],
     )
 
 

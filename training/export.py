@@ -12,7 +12,14 @@ import onnx
 import pandas as pd
 from onnx import TensorProto, helper
 
-from app.card import MISSING_CATEGORY, Feature, FeatureKind
+from app.card import (
+    CATEGORIES_INPUT,
+    MISSING_CATEGORY,
+    NUMBERS_INPUT,
+    Feature,
+    FeatureKind,
+    packed_columns,
+)
 from training.errors import TrainingError
 from training.network import INPUT_NAME
 
@@ -126,24 +133,52 @@ def merge(pre: onnx.ModelProto, net: onnx.ModelProto) -> onnx.ModelProto:
     return merged
 
 
+def pack_inputs(model: onnx.ModelProto, features: list[Feature]) -> onnx.ModelProto:
+    """Replace the one-input-per-column interface with the packed one of app.card: a Split per
+    packed input gives each column back its old name, so the rest of the graph is unchanged."""
+    model = copy.deepcopy(model)
+    numbers, categories = packed_columns(features)
+    inputs, nodes = [], []
+    for name, columns, dtype in (
+        (NUMBERS_INPUT, numbers, TensorProto.FLOAT),
+        (CATEGORIES_INPUT, categories, TensorProto.STRING),
+    ):
+        if not columns:
+            continue
+        inputs.append(helper.make_tensor_value_info(name, dtype, [None, len(columns)]))
+        if len(columns) == 1:
+            nodes.append(helper.make_node("Identity", [name], columns, name=f"unpack_{name}"))
+        else:
+            nodes.append(helper.make_node("Split", [name], columns, axis=1, name=f"unpack_{name}"))
+        model.metadata_props.append(
+            onnx.StringStringEntryProto(key=f"columns.{name}", value=",".join(columns))
+        )
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    old_nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes + old_nodes)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
 def export_onnx(preprocessor: Any, network: Any, features: list[Feature]) -> bytes:
-    """Convert both halves, merge them and return the serialised model."""
+    """Convert both halves, merge them, pack the inputs; return the serialised model."""
     pre = convert_preprocessor(preprocessor, features)
     (pre_out,) = pre.graph.output
     n_inputs = pre_out.type.tensor_type.shape.dim[1].dim_value
     net = convert_network(network, n_inputs)
-    return merge(pre, net).SerializeToString()
+    return pack_inputs(merge(pre, net), features).SerializeToString()
 
 
 def onnx_feeds(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:
-    """The canonical frame as the graph's inputs: float32 or string columns of shape [N, 1]."""
+    """The canonical frame as the graph's packed inputs (see app.card.packed_columns)."""
+    numbers, categories = packed_columns(features)
     feeds = {}
-    for f in features:
-        col = frame[f.name]
-        if f.kind is FeatureKind.CATEGORICAL:
-            feeds[f.name] = col.to_numpy(dtype=object).reshape(-1, 1)
-        else:
-            feeds[f.name] = col.to_numpy(dtype=np.float32).reshape(-1, 1)
+    if numbers:
+        feeds[NUMBERS_INPUT] = np.ascontiguousarray(frame[numbers].to_numpy(dtype=np.float32))
+    if categories:
+        feeds[CATEGORIES_INPUT] = np.ascontiguousarray(frame[categories].to_numpy(dtype=object))
     return feeds
 
 

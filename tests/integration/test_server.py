@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -72,7 +73,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
     text = log_path.read_text()
     assert "Application shutdown complete" in text
-    assert '"request_id": "loopback-1"' in text  # the JSON access log carried the caller's id
+    access = [json.loads(line) for line in text.splitlines() if '"logger":"app.access"' in line]
+    mine = [a for a in access if a["request_id"] == "loopback-1"]
+    assert mine, text[-2000:]  # the JSON access log carried the caller's id
+    assert mine[0]["model"] == "uci_online_shoppers"
+    assert mine[0]["status"] == 200
 
 
 def test_predict_over_http(server: str) -> None:

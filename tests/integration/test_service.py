@@ -21,6 +21,7 @@ from app.settings import Settings
 from training.bundle import add_table
 from training.config import load_config
 from training.data import load_dataset
+from training.export import onnx_feeds
 from training.spec import DatasetSpec, load_spec
 from training.train import Trained, train
 
@@ -152,7 +153,11 @@ def test_a_card_that_does_not_match_the_graph_is_not_served(tmp_path: Path) -> N
     card = json.loads((bundle / CARD_FILE).read_text())
     card["features"] = [f for f in card["features"] if f["name"] != "Weekend"]
     (bundle / CARD_FILE).write_text(json.dumps(card))
-    _assert_not_ready(tmp_path, "ONNX inputs do not match the card", "Weekend")
+    _assert_not_ready(
+        tmp_path,
+        "ONNX input numbers is tensor(float) [None, 11]",
+        "the card's features need tensor(float) [N, 10]",
+    )
 
 
 def test_an_unreadable_card_is_not_served(tmp_path: Path) -> None:
@@ -245,15 +250,16 @@ def catalogue_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd
 
 def _direct_scores(models: Path, items: pd.DataFrame, user: dict[str, Any]) -> np.ndarray:
     session = ort.InferenceSession(str(models / "pairs" / MODEL_FILE))
-    n = len(items)
-    feeds = {
-        "device": np.full((n, 1), user["device"], dtype=object),
-        "budget": np.full((n, 1), user["budget"], dtype=np.float32),
-        "hour": np.full((n, 1), user["hour"], dtype=np.float32),
-        "price": items["price"].to_numpy(np.float32).reshape(-1, 1),
-        "category": items["category"].to_numpy(object).reshape(-1, 1),
-    }
-    return session.run(["probability"], feeds)[0].ravel()
+    frame = pd.DataFrame(
+        {
+            "device": user["device"],
+            "budget": user["budget"],
+            "hour": float(user["hour"]),
+            "price": items["price"].to_numpy(),
+            "category": items["category"].to_numpy(object),
+        }
+    )
+    return session.run(["probability"], onnx_feeds(frame, PAIRS_SPEC.features))[0].ravel()
 
 
 def test_recommend_by_user_id_ranks_the_whole_catalogue(catalogue_models) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from app.card import MISSING_CATEGORY, ModelCard
+from app.card import MISSING_CATEGORY, ModelCard, packed_columns
 from training.config import load_config
 from training.data import Dataset, load_dataset
 from training.errors import TrainingError
@@ -78,16 +78,20 @@ def test_card_records_what_a_reader_needs_to_trust_it(trained) -> None:  # type:
     assert card.parity_max_abs_diff is not None and card.parity_max_abs_diff <= 1e-5
 
 
-def test_graph_inputs_are_the_raw_named_columns(trained) -> None:  # type: ignore[no-untyped-def]
+def test_graph_inputs_are_the_raw_columns_packed_by_kind(trained) -> None:  # type: ignore[no-untyped-def]
     card, out, _ = trained
     session = ort.InferenceSession(str(out / "model.onnx"))
-    inputs = {i.name: i.type for i in session.get_inputs()}
-    expected = {
-        f.name: "tensor(string)" if f.kind == "categorical" else "tensor(float)"
-        for f in card.features
+    inputs = {i.name: (i.type, i.shape[1]) for i in session.get_inputs()}
+    numbers, categories = packed_columns(card.features)
+    assert inputs == {
+        "numbers": ("tensor(float)", len(numbers)),
+        "categories": ("tensor(string)", len(categories)),
     }
-    assert inputs == expected
+    assert categories == ["device", "traffic_source"]
     assert [o.name for o in session.get_outputs()] == ["probability"]
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["columns.numbers"].split(",") == numbers
+    assert meta["columns.categories"].split(",") == categories
 
 
 def test_graph_scores_missing_and_unseen_values(trained) -> None:  # type: ignore[no-untyped-def]

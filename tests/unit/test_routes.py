@@ -13,7 +13,7 @@ from app.card import MISSING_CATEGORY
 from app.main import create_app
 from app.routes import get_registry
 from app.settings import Settings
-from tests.fakes import FakeRegistry, fake_score, make_card, write_card
+from tests.fakes import FakeBundle, FakeRegistry, fake_score, make_card, write_card
 
 ROW = {"views": 4, "seconds": 30.0, "browser": 2, "device": "mobile", "returning": True}
 
@@ -122,6 +122,29 @@ def test_request_id_is_echoed_or_made_up(client: TestClient) -> None:
     assert len(made.headers["x-request-id"]) == 32
     hostile = client.post("/predict", json={"rows": [ROW]}, headers={"X-Request-ID": "a\tb c"})
     assert hostile.headers["x-request-id"] != "a\tb c"
+
+
+def test_small_requests_are_scored_inline_and_large_ones_in_a_worker_thread(
+    tmp_path: Path,
+) -> None:
+    write_card(tmp_path, make_card("fake"))
+    settings = Settings(models_dir=tmp_path, inline_rows=2, inline_items=3, max_k=4, default_k=4)
+    fake = FakeRegistry(settings)
+    fake.load()
+    app = create_app(settings)
+    app.dependency_overrides[get_registry] = lambda: fake
+    client = TestClient(app)
+    bundle = fake.bundles["fake"]
+    assert isinstance(bundle, FakeBundle)
+    client.post("/predict", json={"rows": [ROW]})
+    client.post("/predict", json={"rows": [ROW] * 30})  # over 2 rows of 512 bytes
+    client.post("/recommend", json={"user_id": "u1", "candidates": ["a", "b"]})
+    client.post("/recommend", json={"user_id": "u1"})  # the whole catalogue: 4 items
+    small_predict, big_predict, small_rank, big_rank = bundle.threads
+    assert not small_predict.startswith("AnyIO worker")
+    assert big_predict.startswith("AnyIO worker")
+    assert not small_rank.startswith("AnyIO worker")
+    assert big_rank.startswith("AnyIO worker")
 
 
 # --- bad input: each a 4xx with a JSON body naming the problem ------------------------------

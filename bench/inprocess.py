@@ -1,0 +1,158 @@
+"""In-process costs: ONNX rows/s by batch size, and each step of a /predict and /recommend request.
+
+    .venv/bin/python bench/inprocess.py [--models-dir models] [--repeats 7]
+
+Prints Markdown tables; `bench/run.py` puts them into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import timeit
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import orjson
+
+from app.bundle import example_feeds, load_bundle
+from app.schemas import predict_request_model, recommend_request_model
+from app.scoring import recommend, rows_to_feeds
+from app.settings import Settings
+
+
+def per_call_us(fn: Any, repeats: int) -> float:
+    """Median µs per call over `repeats` timings of enough calls to last about 50 ms."""
+    number, _ = timeit.Timer(fn).autorange()
+    number = max(1, number // 4)
+    return statistics.median(timeit.Timer(fn).repeat(repeat=repeats, number=number)) / number * 1e6
+
+
+def session(model: bytes | str) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def network_only(path: Path) -> bytes:
+    """The network half of a merged graph (from its dense input to the probability)."""
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    # The first network node that reads a tensor the preprocessor made: the dense features.
+    dense = next(
+        i
+        for n in model.graph.node
+        if n.name.startswith("net/")
+        for i in n.input
+        if i and not i.startswith("net/")
+    )
+    extracted = onnx.utils.Extractor(model).extract_model([dense], ["probability"])
+    return extracted.SerializeToString()
+
+
+def example_row(card: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for f in card.features:
+        if f.example is not None:
+            row[f.name] = int(f.example) if f.codes and str(f.example).isdigit() else f.example
+    return row
+
+
+def graph_table(models_dir: Path, names: list[str], repeats: int) -> list[str]:
+    lines = [
+        "| model | graph | batch | µs per call | rows/s |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        bundle = load_bundle(models_dir / name)
+        merged = session(str(models_dir / name / "model.onnx"))
+        net = session(network_only(models_dir / name / "model.onnx"))
+        width = net.get_inputs()[0].shape[1]
+        for batch in (1, 32, 1000, 100_000):
+            feeds = example_feeds(bundle.card, batch)
+            us = per_call_us(lambda f=feeds, s=merged: s.run(None, f), repeats)
+            lines.append(
+                f"| {name} | preprocessing + network | {batch:,} | {us:,.1f} | "
+                f"{batch / us * 1e6:,.0f} |"
+            )
+            x = {net.get_inputs()[0].name: np.zeros((batch, width), dtype=np.float32)}
+            us = per_call_us(lambda x=x, s=net: s.run(None, x), repeats)
+            lines.append(
+                f"| {name} | network alone | {batch:,} | {us:,.1f} | {batch / us * 1e6:,.0f} |"
+            )
+    return lines
+
+
+def predict_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
+    bundle = load_bundle(models_dir / name)
+    model = predict_request_model(bundle.card, Settings())
+    lines = [
+        "| rows | parse + validate | build arrays | run | serialise | total (µs) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in (1, 100, 1000):
+        body = json.dumps({"rows": [example_row(bundle.card)] * n}).encode()
+        payload = model.model_validate_json(body)
+        feeds = rows_to_feeds(bundle, payload.rows)
+        probabilities = bundle.run(feeds)
+        answer = {
+            "model": name,
+            "version": bundle.card.version,
+            "threshold": 0.5,
+            "predictions": [{"probability": p, "label": p >= 0.5} for p in probabilities.tolist()],
+        }
+        steps = [
+            per_call_us(lambda b=body: model.model_validate_json(b), repeats),
+            per_call_us(lambda r=payload.rows: rows_to_feeds(bundle, r), repeats),
+            per_call_us(lambda f=feeds: bundle.run(f), repeats),
+            per_call_us(lambda a=answer: orjson.dumps(a), repeats),
+        ]
+        lines.append(
+            f"| {n:,} | " + " | ".join(f"{s:,.1f}" for s in steps) + f" | {sum(steps):,.1f} |"
+        )
+    return lines
+
+
+def recommend_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
+    bundle = load_bundle(models_dir / name)
+    assert bundle.catalog is not None and bundle.users is not None
+    model = recommend_request_model(bundle.card, Settings())
+    user = str(bundle.users.ids[0])
+    payload = model.model_validate_json(json.dumps({"user_id": user, "k": 10}))
+    us = per_call_us(
+        lambda: recommend(
+            bundle,
+            user_id=payload.user_id,
+            features=payload.features,
+            candidates=None,
+            exclude=[],
+            k=10,
+        ),
+        repeats,
+    )
+    n = len(bundle.catalog)
+    return [f"| {name} | {n:,} | {us:,.1f} | {n / us * 1e6:,.0f} |"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print("### ONNX Runtime, one thread, by batch size\n")
+    print(
+        "\n".join(graph_table(args.models_dir, ["uci_online_shoppers", "storefront"], args.repeats))
+    )
+    print("\n### The steps of a /predict request (uci_online_shoppers, µs)\n")
+    print("\n".join(predict_steps(args.models_dir, "uci_online_shoppers", args.repeats)))
+    print("\n### A whole /recommend ranking, in-process\n")
+    print("| model | catalogue | µs per ranking | items/s |\n|---|---|---|---|")
+    print("\n".join(recommend_steps(args.models_dir, "storefront", args.repeats)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""MLServer's recommended way to serve a model it has no runtime for: a custom MLModel.
+
+The ONNX session is opened once in load(); predict() decodes V2 inputs with MLServer's codecs.
+"""
+
+import numpy as np
+import onnxruntime as ort
+from mlserver import MLModel
+from mlserver.codecs import NumpyCodec, StringCodec
+from mlserver.types import InferenceRequest, InferenceResponse
+
+
+class OnnxPropensity(MLModel):
+    async def load(self) -> bool:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        uri = self.settings.parameters.uri
+        self.session = ort.InferenceSession(uri, options, providers=["CPUExecutionProvider"])
+        self.strings = {i.name for i in self.session.get_inputs() if i.type == "tensor(string)"}
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        feeds = {}
+        for item in payload.inputs:
+            if item.name in self.strings:
+                values = StringCodec.decode_input(item)
+                feeds[item.name] = np.array(values, dtype=object).reshape(-1, 1)
+            else:
+                feeds[item.name] = NumpyCodec.decode_input(item).astype(np.float32).reshape(-1, 1)
+        (out,) = self.session.run(["probability"], feeds)
+        return InferenceResponse(
+            model_name=self.name, outputs=[NumpyCodec.encode_output("probability", out)]
+        )
