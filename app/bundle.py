@@ -7,7 +7,7 @@ import hashlib
 import io
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,22 @@ class PairTable:
     item_codes: np.ndarray | None  # [catalogue] -> vocabulary position; None when matching items
     by_user: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
 
+    def lookup(
+        self, user_id: str | None, index: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The same values, factored: `row[k]` picks item index[k]'s entry in `distinct`, whose
+        entry 0 is the default and the others are this user's rows."""
+        found = self.by_user.get(user_id) if user_id is not None else None
+        positions = index if self.item_codes is None else self.item_codes[index]
+        full = np.zeros(self.size, dtype=np.int64)
+        distinct = {
+            n: np.array([self.info.default[n]], dtype=np.float32) for n in self.info.features
+        }
+        if found is not None:
+            full[found[0]] = np.arange(1, len(found[0]) + 1)
+            distinct = {n: np.concatenate([distinct[n], found[1][n]]) for n in distinct}
+        return full[positions], distinct
+
     def values(self, user_id: str | None, index: np.ndarray) -> dict[str, np.ndarray]:
         """Each feature for the catalogue items at `index`, for this user (defaults if none)."""
         found = self.by_user.get(user_id) if user_id is not None else None
@@ -91,6 +107,22 @@ class PairTable:
                 full[found[0]] = found[1][name]
             out[name] = full[positions]
         return out
+
+
+@dataclass(frozen=True)
+class EncodedCatalogue:
+    """The catalogue already through the model's preprocessing, and the network alone.
+
+    Preprocessing works column by column, so a ranking only re-encodes what depends on the user:
+    `constant` columns (user and context features, the same for every item) and `per_item`
+    columns of the user-item features the pair tables provide.
+    """
+
+    items: np.ndarray  # [catalogue, encoded width], user columns as encoded for "missing"
+    network: ort.InferenceSession = field(repr=False)
+    output: str  # the model's output holding the encoded features
+    constant: np.ndarray  # encoded column positions
+    per_item: dict[str, np.ndarray]  # user-item feature -> its encoded column positions
 
 
 @dataclass(frozen=True)
@@ -110,11 +142,18 @@ class Bundle:
     # a ranking copies the rows it needs and fills in the user's columns.
     catalog_numbers: np.ndarray | None = field(default=None, repr=False)
     catalog_categories: np.ndarray | None = field(default=None, repr=False)
+    encoded: EncodedCatalogue | None = field(default=None, repr=False)
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Probabilities, shape [N], for packed inputs of N rows."""
         (out,) = self.session.run([self.card.output], feeds)
         return np.asarray(out).reshape(-1)
+
+    def encode(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The preprocessed features the network reads, [N, encoded width]."""
+        assert self.encoded is not None
+        (out,) = self.session.run([self.encoded.output], feeds)
+        return np.asarray(out)
 
     def feeds(self, numbers: np.ndarray, categories: np.ndarray) -> dict[str, np.ndarray]:
         """The graph's inputs from [N, len(self.numbers)] and [N, len(self.categories)] blocks."""
@@ -319,6 +358,51 @@ def catalog_blocks(card: ModelCard, catalog: Table) -> tuple[np.ndarray, np.ndar
     return block, text
 
 
+def _session(data: bytes, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def encode_catalogue(path: Path, bundle: Bundle, threads: int) -> EncodedCatalogue:
+    """Open the network alone and run the catalogue's item columns through preprocessing once."""
+    card, info = bundle.card, bundle.card.encoding
+    assert info is not None and bundle.catalog_numbers is not None
+    assert bundle.catalog_categories is not None
+    file = path / info.network_file
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(file, "missing") from None
+    if _sha256(data) != info.network_sha256:
+        raise BundleError(file, "sha256 does not match the card")
+    try:
+        network = _session(data, threads)
+    except Exception as exc:  # onnxruntime's own errors
+        raise BundleError(file, f"onnxruntime cannot load it ({exc})") from None
+    role = {f.name: f.role for f in card.features}
+    from_tables = {name for table in card.pairs for name in table.features}
+    sources = np.array(info.sources, dtype=object)
+    constant = np.flatnonzero(
+        [role[s] is not FeatureRole.ITEM and s not in from_tables for s in info.sources]
+    )
+    per_item = {name: np.flatnonzero(sources == name) for name in sorted(from_tables)}
+    encoded = EncodedCatalogue(
+        items=np.empty((0, len(info.sources)), dtype=np.float32),
+        network=network,
+        output=info.output,
+        constant=constant,
+        per_item=per_item,
+    )
+    with_network = replace(bundle, encoded=encoded)
+    items = with_network.encode(bundle.feeds(bundle.catalog_numbers, bundle.catalog_categories))
+    if items.shape != (len(bundle.catalog_numbers), len(info.sources)):
+        raise BundleError(path / MODEL_FILE, f"encoded catalogue has shape {items.shape}")
+    return replace(encoded, items=items)
+
+
 def load_bundle(path: Path, threads: int = 1) -> Bundle:
     """Verify and open a bundle directory; raises BundleError naming the file and the problem."""
     card_file = path / CARD_FILE
@@ -338,14 +422,8 @@ def load_bundle(path: Path, threads: int = 1) -> Bundle:
     if _sha256(model_bytes) != card.model_sha256:
         raise BundleError(model_file, "sha256 does not match the card (corrupt or replaced)")
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(
-            model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = _session(model_bytes, threads)
     except Exception as exc:  # onnxruntime raises its own untyped errors for a bad graph
         raise BundleError(model_file, f"onnxruntime cannot load it ({exc})") from None
     _check_inputs(model_file, session, card)
@@ -375,6 +453,8 @@ def load_bundle(path: Path, threads: int = 1) -> Bundle:
         *blocks,
     )
 
+    if card.encoding is not None and catalog is not None:
+        bundle = replace(bundle, encoded=encode_catalogue(path, bundle, threads))
     warm = bundle.run(example_feeds(card))
     if warm.shape != (1,) or not (np.isfinite(warm).all() and 0.0 <= warm[0] <= 1.0):
         raise BundleError(model_file, f"warm-up gave {warm!r}, not one probability")

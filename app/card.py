@@ -197,6 +197,23 @@ class PairTableInfo(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class EncodingInfo(BaseModel):
+    """How to score many items for one user without re-encoding the catalogue every time.
+
+    model.onnx also outputs `output`, the preprocessed features the network reads, one column
+    per entry of `sources` (the raw feature each column comes from); `network_file` is the
+    network alone, from those columns to the probability. The service encodes the catalogue's
+    item columns once and, per request, only the user's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    output: str = "encoded"
+    sources: list[str] = Field(min_length=1)
+    network_file: str = Field(default="network.onnx", pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
+    network_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class MeanStd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -230,6 +247,7 @@ class ModelCard(BaseModel):
     catalog: TableInfo | None = None  # items to rank, with their item-role features
     users: TableInfo | None = None  # user-role features by user id, for /recommend by id
     pairs: list[PairTableInfo] = []  # user-item features by user id and item (or item attribute)
+    encoding: EncodingInfo | None = None
     ranking_metrics: dict[str, dict[str, float]] | None = None  # model and baselines, @k on users
 
     @model_validator(mode="after")

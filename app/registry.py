@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -10,9 +11,12 @@ from pydantic import ValidationError
 from app.bundle import Bundle, BundleError, load_bundle
 from app.card import CARD_FILE, MODEL_FILE, ModelCard
 from app.errors import ModelNotFoundError, NotReadyError
+from app.scoring import check_encoding
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+ENCODING_TOLERANCE = 1e-5
 
 
 class Registry:
@@ -71,9 +75,20 @@ class Registry:
         """Open, verify and warm up every discovered bundle; record what failed and why."""
         for name, (path, _) in self.cards.items():
             try:
-                self.bundles[name] = load_bundle(path, self.settings.threads)
+                bundle = load_bundle(path, self.settings.threads)
             except BundleError as exc:
                 self.problems.append(str(exc))
+                continue
+            drift = check_encoding(bundle)
+            if drift > ENCODING_TOLERANCE:
+                log.warning(
+                    "%s: ranking from the encoded catalogue differs from the whole graph by "
+                    "%.2g; ranking with the whole graph instead",
+                    name,
+                    drift,
+                )
+                bundle = replace(bundle, encoded=None)
+            self.bundles[name] = bundle
         for problem in self.problems:
             log.error("not serving: %s", problem)
         self.loaded = True

@@ -11,6 +11,7 @@ import argparse
 import json
 import statistics
 import timeit
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import onnxruntime as ort
 import orjson
 
 from app.bundle import example_feeds, load_bundle
-from app.schemas import predict_request_model, recommend_request_model
+from app.schemas import predict_request_model
 from app.scoring import recommend, rows_to_feeds
 from app.settings import Settings
 
@@ -117,25 +118,21 @@ def predict_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
     return lines
 
 
-def recommend_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
-    bundle = load_bundle(models_dir / name)
-    assert bundle.catalog is not None and bundle.users is not None
-    model = recommend_request_model(bundle.card, Settings())
-    user = str(bundle.users.ids[0])
-    payload = model.model_validate_json(json.dumps({"user_id": user, "k": 10}))
-    us = per_call_us(
-        lambda: recommend(
-            bundle,
-            user_id=payload.user_id,
-            features=payload.features,
-            candidates=None,
-            exclude=[],
-            k=10,
-        ),
-        repeats,
-    )
-    n = len(bundle.catalog)
-    return [f"| {name} | {n:,} | {us:,.1f} | {n / us * 1e6:,.0f} |"]
+def rank(bundle: Any) -> Any:
+    return recommend(bundle, user_id="C00042", features=None, candidates=None, exclude=[], k=10)
+
+
+def recommend_steps(models_dir: Path, names: list[str], repeats: int) -> list[str]:
+    lines = []
+    for name in names:
+        bundle = load_bundle(models_dir / name)
+        assert bundle.catalog is not None and bundle.users is not None
+        without = replace(bundle, encoded=None)
+        encoded = per_call_us(lambda b=bundle: rank(b), repeats)
+        whole = per_call_us(lambda b=without: rank(b), repeats)
+        n = len(bundle.catalog)
+        lines.append(f"| {n:,} | {whole:,.0f} | {encoded:,.0f} | {n / encoded * 1e6:,.0f} |")
+    return lines
 
 
 def main() -> None:
@@ -149,9 +146,15 @@ def main() -> None:
     )
     print("\n### The steps of a /predict request (uci_online_shoppers, µs)\n")
     print("\n".join(predict_steps(args.models_dir, "uci_online_shoppers", args.repeats)))
-    print("\n### A whole /recommend ranking, in-process\n")
-    print("| model | catalogue | µs per ranking | items/s |\n|---|---|---|---|")
-    print("\n".join(recommend_steps(args.models_dir, "storefront", args.repeats)))
+    print("\n### A whole /recommend ranking for one user id, k = 10, in-process (µs)\n")
+    print("| catalogue | whole graph on every item | encoded catalogue + network | items/s |")
+    print("|---|---|---|---|")
+    names = [
+        n
+        for n in ("storefront", "storefront_1k", "storefront_10k")
+        if (args.models_dir / n).is_dir()
+    ]
+    print("\n".join(recommend_steps(args.models_dir, names, args.repeats)))
 
 
 if __name__ == "__main__":

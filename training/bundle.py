@@ -60,6 +60,7 @@ def write_bundle(
     y_test: np.ndarray,
     scores: dict[str, np.ndarray],
     extra: dict[str, Any],
+    files: dict[str, bytes] | None = None,
 ) -> ModelCard:
     """Write everything to a temporary sibling, then swap it in: a reader never sees half a bundle.
 
@@ -73,6 +74,8 @@ def write_bundle(
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a service running as another user reads it
         (tmp / MODEL_FILE).write_bytes(model_bytes)
+        for name, data in (files or {}).items():
+            (tmp / name).write_bytes(data)
         plots = write_plots(y_test, scores, tmp)
         write_report(tmp, card, {**extra, "plots": [p.name for p in plots]})
         (tmp / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")

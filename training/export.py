@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 OPSET = 17
 ML_OPSET = 3
 OUTPUT_NAME = "probability"
+ENCODED_OUTPUT = "encoded"
 UNSEEN_CATEGORY = "__unseen_in_training__"
 
 
@@ -120,12 +122,19 @@ def merge(pre: onnx.ModelProto, net: onnx.ModelProto) -> onnx.ModelProto:
         producer_version="1",
         name="propensity",
     )
-    # Rename the network's output to a stable, documented name.
+    # Rename the network's output to a stable, documented name, and expose the preprocessed
+    # features too (the service encodes a catalogue once with them).
     old = f"net/{net_out}"
-    identity = helper.make_node("Identity", [old], [OUTPUT_NAME], name="output")
-    merged.graph.node.append(identity)
+    merged.graph.node.append(helper.make_node("Identity", [old], [OUTPUT_NAME], name="output"))
+    merged.graph.node.append(
+        helper.make_node("Identity", [pre_out], [ENCODED_OUTPUT], name="encoded_output")
+    )
     out = merged.graph.output[0]
     out.name = OUTPUT_NAME
+    width = pre.graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    merged.graph.output.append(
+        helper.make_tensor_value_info(ENCODED_OUTPUT, TensorProto.FLOAT, [None, width])
+    )
     # tf2onnx names the traced function with a per-process counter; a fixed text keeps the
     # bytes identical between runs.
     merged.graph.doc_string = "raw columns -> scikit-learn preprocessing -> Keras network"
@@ -162,13 +171,75 @@ def pack_inputs(model: onnx.ModelProto, features: list[Feature]) -> onnx.ModelPr
     return model
 
 
-def export_onnx(preprocessor: Any, network: Any, features: list[Feature]) -> bytes:
-    """Convert both halves, merge them, pack the inputs; return the serialised model."""
+@dataclass(frozen=True)
+class Exported:
+    """The one self-contained graph, and the network alone with what its inputs are."""
+
+    model: bytes  # packed raw columns -> probability (and the encoded features)
+    network: bytes  # encoded features -> probability
+    sources: list[str]  # the raw feature behind each encoded column
+
+
+def network_alone(net: onnx.ModelProto, ir_version: int) -> onnx.ModelProto:
+    """The converted network with its input named `encoded` and its output `probability`."""
+    net = copy.deepcopy(net)
+    (old_in,) = net.graph.input
+    (old_out,) = net.graph.output
+    width = old_in.type.tensor_type.shape.dim[1].dim_value
+    net.graph.node.insert(0, helper.make_node("Identity", [ENCODED_OUTPUT], [old_in.name]))
+    net.graph.node.append(helper.make_node("Identity", [old_out.name], [OUTPUT_NAME]))
+    del net.graph.input[:]
+    net.graph.input.append(
+        helper.make_tensor_value_info(ENCODED_OUTPUT, TensorProto.FLOAT, [None, width])
+    )
+    del net.graph.output[:]
+    net.graph.output.append(
+        helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [None, 1])
+    )
+    net.graph.doc_string = "encoded features -> Keras network"
+    versions = {o.domain: o.version for o in net.opset_import}
+    versions[""] = OPSET
+    del net.opset_import[:]
+    net.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
+    net.ir_version = ir_version
+    onnx.checker.check_model(net, full_check=True)
+    return net
+
+
+def encoded_sources(preprocessor: Any) -> list[str]:
+    """The raw feature behind each column the fitted ColumnTransformer outputs."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    sources: list[str] = [""] * preprocessor.output_indices_["remainder"].start
+    for name, pipeline, columns in preprocessor.transformers_:
+        if name == "remainder":
+            continue
+        span = preprocessor.output_indices_[name]
+        last = pipeline.steps[-1][1]
+        if isinstance(last, OneHotEncoder):
+            names = [c for c, cats in zip(columns, last.categories_, strict=True) for _ in cats]
+        else:
+            names = list(columns)
+        if len(names) != span.stop - span.start:
+            raise TrainingError(f"cannot trace the output columns of {name!r}")
+        sources[span] = names
+    if not all(sources):
+        raise TrainingError("cannot trace every output column of the preprocessor")
+    return sources
+
+
+def export_onnx(preprocessor: Any, network: Any, features: list[Feature]) -> Exported:
+    """Convert both halves, merge them and pack the inputs; also the network alone."""
     pre = convert_preprocessor(preprocessor, features)
     (pre_out,) = pre.graph.output
     n_inputs = pre_out.type.tensor_type.shape.dim[1].dim_value
     net = convert_network(network, n_inputs)
-    return pack_inputs(merge(pre, net), features).SerializeToString()
+    model = pack_inputs(merge(pre, net), features)
+    return Exported(
+        model=model.SerializeToString(),
+        network=network_alone(net, model.ir_version).SerializeToString(),
+        sources=encoded_sources(preprocessor),
+    )
 
 
 def onnx_feeds(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:
@@ -202,17 +273,19 @@ def probe_rows(frame: pd.DataFrame, features: list[Feature], n: int = 20) -> pd.
 
 
 def check_parity(
-    model_bytes: bytes,
+    exported: Exported,
     frame: pd.DataFrame,
     features: list[Feature],
     python_predict: Callable[[pd.DataFrame], np.ndarray],
     tolerance: float,
 ) -> float:
-    """Max |ONNX Runtime - Python pipeline| over the frame; raises if above the tolerance."""
+    """Max |ONNX Runtime - Python pipeline| over the frame, for the whole graph and for the
+    network alone on the graph's encoded features; raises if either is above the tolerance."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    got = session.run([OUTPUT_NAME], onnx_feeds(frame, features))[0].reshape(-1)
+    session = ort.InferenceSession(exported.model, providers=["CPUExecutionProvider"])
+    got, encoded = session.run([OUTPUT_NAME, ENCODED_OUTPUT], onnx_feeds(frame, features))
+    got = got.reshape(-1)
     expected = python_predict(frame)
     diff = np.abs(got.astype(np.float64) - expected)
     worst = float(np.nanmax(diff)) if len(diff) else 0.0
@@ -221,6 +294,13 @@ def check_parity(
         raise TrainingError(
             f"export refused: ONNX Runtime differs from the Python pipeline by {worst:.3g} "
             f"(> {tolerance:g}) at row {row}; no bundle written"
+        )
+    network = ort.InferenceSession(exported.network, providers=["CPUExecutionProvider"])
+    alone = network.run([OUTPUT_NAME], {ENCODED_OUTPUT: encoded})[0].reshape(-1)
+    split = float(np.abs(alone - got).max()) if len(got) else 0.0
+    if split > tolerance:
+        raise TrainingError(
+            f"export refused: the network alone differs from the whole graph by {split:.3g}"
         )
     log.info("parity: max |onnx - python| = %.2e over %d rows", worst, len(frame))
     return worst

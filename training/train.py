@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from app.card import DatasetInfo, MeanStd, ModelCard
+from app.card import DatasetInfo, EncodingInfo, MeanStd, ModelCard
 from training.baselines import build_baselines
 from training.bundle import library_versions, write_bundle
 from training.config import TrainConfig
@@ -223,10 +224,13 @@ def publish(
 ) -> ModelCard:
     """Export one ONNX graph, check it against the Python pipeline, write the bundle."""
     log.info("exporting to ONNX")
-    model_bytes = export_onnx(fitted.preprocessor, fitted.network, spec.features)
+    exported = export_onnx(fitted.preprocessor, fitted.network, spec.features)
     parity_frame = pd.concat([test_frame, probe_rows(test_frame, spec.features)], ignore_index=True)
     parity = check_parity(
-        model_bytes, parity_frame, spec.features, fitted.predict, config.parity_tolerance
+        exported, parity_frame, spec.features, fitted.predict, config.parity_tolerance
+    )
+    encoding = EncodingInfo(
+        sources=exported.sources, network_sha256=hashlib.sha256(exported.network).hexdigest()
     )
     card = ModelCard(
         name=name or out_dir.name,
@@ -243,6 +247,7 @@ def publish(
         versions=library_versions(),
         parity_max_abs_diff=parity,
         model_sha256="0" * 64,  # set by write_bundle from the bytes it writes
+        encoding=encoding,
         **card_fields,
     )
     extra = {
@@ -251,6 +256,14 @@ def publish(
         "baseline_thresholds": {n: t for n, t in evaluation.thresholds.items() if n != MODEL},
         "seconds": time.perf_counter() - started,
     }
-    card = write_bundle(out_dir, model_bytes, card, evaluation.y_test, evaluation.scores, extra)
+    card = write_bundle(
+        out_dir,
+        exported.model,
+        card,
+        evaluation.y_test,
+        evaluation.scores,
+        extra,
+        files={encoding.network_file: exported.network},
+    )
     log.info("wrote %s (%s) in %.1f s", out_dir, card.version, time.perf_counter() - started)
     return card

@@ -88,7 +88,11 @@ def test_graph_inputs_are_the_raw_columns_packed_by_kind(trained) -> None:  # ty
         "categories": ("tensor(string)", len(categories)),
     }
     assert categories == ["device", "traffic_source"]
-    assert [o.name for o in session.get_outputs()] == ["probability"]
+    # The probability, and the preprocessed features the network reads (for ranking catalogues).
+    assert [o.name for o in session.get_outputs()] == ["probability", "encoded"]
+    assert card.encoding is not None
+    assert session.get_outputs()[1].shape[1] == len(card.encoding.sources)
+    assert set(card.encoding.sources) == {f.name for f in card.features}
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["columns.numbers"].split(",") == numbers
     assert meta["columns.categories"].split(",") == categories

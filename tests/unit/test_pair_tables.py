@@ -75,3 +75,22 @@ def test_a_tampered_table_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ui.csv").write_text("user,item,n\nu1,b,300\n")
     with pytest.raises(BundleError, match="sha256 does not match"):
         read_pair_table(tmp_path, info, CATALOG)
+
+
+def test_lookup_factors_the_same_values(tmp_path: Path) -> None:
+    info = _write(
+        tmp_path,
+        "uc.csv",
+        f"user,cat,share\nu1,shoes,0.75\nu1,{MISSING_CATEGORY},0.25\n",
+        user_key="user",
+        key="cat",
+        match="category",
+        features=["share"],
+        default={"share": 0.0},
+    )
+    table = read_pair_table(tmp_path, info, CATALOG)
+    for user in ("u1", "nobody", None):
+        index = np.array([2, 0, 1, 0])
+        row, distinct = table.lookup(user, index)
+        assert distinct["share"][0] == 0.0  # entry 0 is the default
+        assert distinct["share"][row].tolist() == table.values(user, index)["share"].tolist()
