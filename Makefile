@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 UCI_DATA ?= ../shared/data/online_shoppers_intention.csv
 
-.PHONY: help run test test-unit lint format train-uci train-storefront lock clean
+.PHONY: help run test test-unit lint format train-uci train-storefront bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,24 @@ train-storefront: $(VENV)/.dev  ## regenerate the synthetic store's log and retr
 	$(PY) -m training train-recs --spec storefront --events $(STOREFRONT_DATA)/purchases.csv \
 		--items $(STOREFRONT_DATA)/items.csv --truth $(STOREFRONT_DATA)/storefront.json \
 		--config training/configs/storefront.toml --out models/storefront
+
+# The peers of the load benchmark, each in a virtual environment of its own (their pins clash
+# with ours). MLServer 1.7 needs uvloop < 0.22 (SeldonIO/MLServer#2286).
+bench/.venv-mlserver/.done:
+	$(PYTHON) -m venv bench/.venv-mlserver
+	bench/.venv-mlserver/bin/pip --disable-pip-version-check -q install "mlserver==1.7.1" \
+		"onnxruntime==1.32.0" numpy "uvloop<0.22" httptools
+	@touch $@
+
+bench/.venv-bentoml/.done:
+	$(PYTHON) -m venv bench/.venv-bentoml
+	bench/.venv-bentoml/bin/pip --disable-pip-version-check -q install "bentoml==1.4.40" \
+		"onnxruntime==1.32.0" numpy uvloop httptools
+	@touch $@
+
+bench: $(VENV)/.dev bench/.venv-mlserver/.done bench/.venv-bentoml/.done  ## benchmarks -> docs/benchmarks.md (~30 min)
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk
+	$(PY) bench/run.py
 
 lock: $(VENV)/.dev  ## re-pin requirements/ from the dev venv and a fresh serving-only venv
 	$(PIP) freeze --exclude-editable | sed '/^-e /d' > $(CONSTRAINTS).new

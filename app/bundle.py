@@ -7,7 +7,10 @@ import hashlib
 import io
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +112,16 @@ class PairTable:
         return out
 
 
+def _picker(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """itemgetter that always returns a tuple (itemgetter of one name returns the bare value)."""
+    if len(names) == 1:
+        (only,) = names
+        return lambda d: (d[only],)
+    if not names:
+        return lambda d: ()
+    return itemgetter(*names)
+
+
 @dataclass(frozen=True)
 class EncodedCatalogue:
     """The catalogue already through the model's preprocessing, and the network alone.
@@ -148,6 +161,11 @@ class Bundle:
         """Probabilities, shape [N], for packed inputs of N rows."""
         (out,) = self.session.run([self.card.output], feeds)
         return np.asarray(out).reshape(-1)
+
+    @cached_property
+    def pickers(self) -> tuple[Callable[[dict[str, Any]], Any], Callable[[dict[str, Any]], Any]]:
+        """Functions that take a row's packed values, in order, out of its fields (a tuple)."""
+        return _picker(self.numbers), _picker(self.categories)
 
     def encode(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The preprocessed features the network reads, [N, encoded width]."""

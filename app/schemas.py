@@ -19,7 +19,9 @@ from pydantic import create_model as _create_model
 from app.card import Feature, FeatureKind, FeatureRole, ModelCard
 from app.settings import Settings
 
-_ROW_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+_ROW_CONFIG = ConfigDict(
+    extra="forbid", allow_inf_nan=False, frozen=True, str_strip_whitespace=True
+)
 
 
 def _code(value: object) -> str:
@@ -28,6 +30,7 @@ def _code(value: object) -> str:
     "3", " 3 " and "3.0" become "3", as training spells it.
     """
     if isinstance(value, str):
+        value = value.strip()
         try:
             number = float(value)
         except ValueError:

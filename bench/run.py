@@ -26,6 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
+
 from bench.bundles import bench_models  # noqa: E402
 from bench.load import Result, free_port, measure, server  # noqa: E402
 
@@ -61,28 +63,24 @@ def uci_rows(n: int) -> list[dict[str, Any]]:
 
 
 def v2_body(rows: list[dict[str, Any]]) -> bytes:
-    """The same rows as an Open Inference Protocol (V2) request, one input per column."""
-    inputs = []
-    for name in rows[0]:
-        values = [r[name] for r in rows]
-        if isinstance(values[0], str) or name in CODES:
-            inputs.append(
-                {
-                    "name": name,
-                    "shape": [len(rows), 1],
-                    "datatype": "BYTES",
-                    "data": [str(v) for v in values],
-                }
-            )
-        else:
-            inputs.append(
-                {
-                    "name": name,
-                    "shape": [len(rows), 1],
-                    "datatype": "FP32",
-                    "data": [float(v) for v in values],
-                }
-            )
+    """The same rows as an Open Inference Protocol (V2) request for the graph's two inputs."""
+    card = json.loads((ROOT / "models/uci_online_shoppers/card.json").read_text())
+    numbers = [f["name"] for f in card["features"] if f["kind"] != "categorical"]
+    categories = [f["name"] for f in card["features"] if f["kind"] == "categorical"]
+    inputs = [
+        {
+            "name": "numbers",
+            "shape": [len(rows), len(numbers)],
+            "datatype": "FP32",
+            "data": [float(r[c]) for r in rows for c in numbers],
+        },
+        {
+            "name": "categories",
+            "shape": [len(rows), len(categories)],
+            "datatype": "BYTES",
+            "data": [str(r[c]) for r in rows for c in categories],
+        },
+    ]
     return json.dumps({"inputs": inputs}).encode()
 
 
@@ -105,41 +103,43 @@ def version_in(python: Path, package: str) -> str:
     return out.stdout.strip() or "not installed"
 
 
-def bench_ours(models: Path, logs: Path, args: argparse.Namespace) -> dict[str, list[Result]]:
-    rows = uci_rows(100)
-    one = json.dumps({"rows": rows[:1]}).encode()
-    hundred = json.dumps({"rows": rows}).encode()
-    rec = json.dumps({"user_id": "C00042", "k": 10}).encode()
-    results: dict[str, list[Result]] = {}
-    port = free_port()
-    env = {
-        "PROPENSITY_MODELS_DIR": str(models),
-        "PROPENSITY_DEFAULT_MODEL": "uci_online_shoppers",
-        "PROPENSITY_MAX_K": "100",
-    }
-    command = [
+def uvicorn_command(target: str, port: int, *flags: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "uvicorn",
-        "--factory",
-        "app.main:create_app",
+        *flags,
+        target,
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
     ]
-    with server(command, port, "/health/ready", env, ROOT, logs / "ours.log") as url:
-        answer = (
-            __import__("httpx")
-            .post(url + "/predict", content=one, headers={"content-type": "application/json"})
-            .content
-        )
-        conns = args.connections
+
+
+def bench_ours(models: Path, logs: Path, args: argparse.Namespace) -> dict[str, list[Result]]:
+    rows = uci_rows(100)
+    one = json.dumps({"rows": rows[:1]}).encode()
+    hundred = json.dumps({"rows": rows}).encode()
+    rec = json.dumps({"user_id": "C00042", "k": 10}).encode()
+    conns, seconds, repeats = args.connections, args.seconds, args.repeats
+    results: dict[str, list[Result]] = {}
+    env = {
+        "PROPENSITY_MODELS_DIR": str(models),
+        "PROPENSITY_DEFAULT_MODEL": "uci_online_shoppers",
+        "PROPENSITY_MAX_K": "100",
+    }
+    port = free_port()
+    app = uvicorn_command("app.main:create_app", port, "--factory")
+    with server(app, port, "/health/ready", env, ROOT, logs / "ours.log") as url:
+        answer = httpx.post(
+            url + "/predict", content=one, headers={"content-type": "application/json"}
+        ).content
         results["predict_1"] = measure(
-            url + "/predict", one, "predict, 1 row", 1, conns, args.seconds, args.repeats
+            url + "/predict", one, "predict, 1 row", 1, conns, seconds, repeats
         )
         results["predict_100"] = measure(
-            url + "/predict", hundred, "predict, 100 rows", 100, conns, args.seconds, args.repeats
+            url + "/predict", hundred, "predict, 100 rows", 100, conns, seconds, repeats
         )
         for name, items in (("storefront_1k", 1_000), ("storefront_10k", 10_000)):
             results[f"recommend_{items}"] = measure(
@@ -147,33 +147,29 @@ def bench_ours(models: Path, logs: Path, args: argparse.Namespace) -> dict[str, 
                 rec,
                 f"recommend, {items:,} items",
                 items,
-                conns,
-                args.seconds,
-                args.repeats,
+                [1, *conns],
+                seconds,
+                repeats,
             )
+    # Without an access line per request (ours at log level warning, uvicorn's
+    # --no-access-log), to show what the logging costs each.
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.bare_app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with server(
-        command, port, "/docs", {"BARE_BODY": answer.decode()}, ROOT, logs / "bare.log"
-    ) as url:
-        results["bare"] = measure(
-            url + "/predict",
-            one,
-            "bare FastAPI, constant answer",
-            1,
-            args.connections,
-            args.seconds,
-            args.repeats,
+    app = uvicorn_command("app.main:create_app", port, "--factory")
+    quiet = env | {"PROPENSITY_LOG_LEVEL": "warning"}
+    with server(app, port, "/health/ready", quiet, ROOT, logs / "ours-quiet.log") as url:
+        results["predict_1_quiet"] = measure(
+            url + "/predict", one, "predict, 1 row, no access log", 1, conns, seconds, repeats
         )
+    for key, label, flags in (
+        ("bare", "bare FastAPI, constant answer", ()),
+        ("bare_quiet", "bare FastAPI, no access log", ("--no-access-log",)),
+    ):
+        port = free_port()
+        bare = uvicorn_command("bench.bare_app:app", port, *flags)
+        with server(
+            bare, port, "/docs", {"BARE_BODY": answer.decode()}, ROOT, logs / f"{key}.log"
+        ) as url:
+            results[key] = measure(url + "/predict", one, label, 1, conns, seconds, repeats)
     return results
 
 
@@ -319,7 +315,10 @@ def ratios(results: dict[str, list[Result]]) -> list[str]:
         "| comparison | connections | throughput ratio | p99 ours / theirs (ms) |",
         "|---|---|---|---|",
     ]
-    pairs = [("predict_1", "bare", "/predict 1 row vs the bare FastAPI floor")]
+    pairs = [
+        ("predict_1", "bare", "/predict 1 row vs the bare FastAPI floor"),
+        ("predict_1_quiet", "bare_quiet", "the same, neither writing an access log"),
+    ]
     pairs += [
         (f"predict_{n}", f"{peer}_{n}", f"ours vs {label}, {n} row{'s' if n > 1 else ''}")
         for peer, label in (("mlserver", "MLServer"), ("bentoml", "BentoML"))
@@ -382,11 +381,24 @@ def main() -> None:
         f"wrk on loopback; the server pinned to core 0 with `taskset`, wrk to core 1; "
         f"{args.seconds} s per run, the median of {args.repeats} runs; a 3 s warm-up first. Every "
         "server runs uvicorn with uvloop and httptools and its default logging; one process, one "
-        "onnxruntime thread. Rows are real UCI sessions (17 raw features); `/recommend` ranks "
-        "the storefront model's catalogue (400 items resampled to 1,000 and 10,000) for one "
-        "user id, k = 10.",
+        "onnxruntime thread. Both the bare endpoint and the service write one access line per "
+        "request (uvicorn's access log; the service's own); the rows marked \"no access log\" "
+        "turn them off. Rows are real UCI sessions (17 raw features); `/recommend` ranks the "
+        "storefront model's catalogue (400 items resampled to 1,000 and 10,000) for one user "
+        "id, k = 10; at 1 connection its latency is the time in the server, without queueing.",
         "",
-        *table(results, ["bare", "predict_1", "predict_100", "recommend_1000", "recommend_10000"]),
+        *table(
+            results,
+            [
+                "bare",
+                "predict_1",
+                "bare_quiet",
+                "predict_1_quiet",
+                "predict_100",
+                "recommend_1000",
+                "recommend_10000",
+            ],
+        ),
         "",
         "### Against the floor and the peers (same ONNX model, same rows)",
         "",
@@ -396,8 +408,9 @@ def main() -> None:
         "",
         "MLServer serves the model through a custom `MLModel` runtime (its recommended way for a "
         "model without a stock runtime) with `parallel_workers: 0`, over the V2 inference "
-        "protocol (one input per column). BentoML serves it from a `@bentoml.service` class that "
-        "opens the session once, with rows as JSON objects. See `bench/peers/`.",
+        "protocol (the graph's two input tensors). BentoML serves it from a `@bentoml.service` "
+        "class that opens the session once, with rows as JSON objects, as this service takes "
+        "them. See `bench/peers/`.",
         "",
         "## In-process",
         "",

@@ -1,4 +1,8 @@
-"""BentoML's recommended way: a @bentoml.service class that opens the ONNX session once."""
+"""BentoML's recommended way: a @bentoml.service class that opens the ONNX session once.
+
+Rows arrive as JSON objects, as with the service, and are packed into the graph's two inputs
+(the column order is in the model's metadata).
+"""
 
 import os
 from typing import Any
@@ -17,15 +21,17 @@ class Propensity:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(MODEL, options, providers=["CPUExecutionProvider"])
-        self.inputs = [(i.name, i.type == "tensor(string)") for i in self.session.get_inputs()]
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.numbers = meta["columns.numbers"].split(",")
+        self.categories = meta["columns.categories"].split(",")
 
     @bentoml.api
     def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         feeds = {
-            name: np.array(
-                [r.get(name) for r in rows], dtype=object if text else np.float32
-            ).reshape(-1, 1)
-            for name, text in self.inputs
+            "numbers": np.array([[r.get(c) for c in self.numbers] for r in rows], np.float32),
+            "categories": np.array(
+                [[str(r.get(c)) for c in self.categories] for r in rows], dtype=object
+            ),
         }
         (out,) = self.session.run(["probability"], feeds)
         return {"probabilities": out.reshape(-1).tolist()}

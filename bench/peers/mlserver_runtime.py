@@ -1,6 +1,7 @@
 """MLServer's recommended way to serve a model it has no runtime for: a custom MLModel.
 
-The ONNX session is opened once in load(); predict() decodes V2 inputs with MLServer's codecs.
+The ONNX session is opened once in load(); predict() decodes the V2 request's two tensors (the
+graph's packed inputs, "numbers" FP32 [N, k] and "categories" BYTES [N, m]) with MLServer's codecs.
 """
 
 import numpy as np
@@ -17,17 +18,19 @@ class OnnxPropensity(MLModel):
         options.inter_op_num_threads = 1
         uri = self.settings.parameters.uri
         self.session = ort.InferenceSession(uri, options, providers=["CPUExecutionProvider"])
-        self.strings = {i.name for i in self.session.get_inputs() if i.type == "tensor(string)"}
+        self.widths = {i.name: i.shape[1] for i in self.session.get_inputs()}
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         feeds = {}
         for item in payload.inputs:
-            if item.name in self.strings:
+            if item.datatype == "BYTES":
                 values = StringCodec.decode_input(item)
-                feeds[item.name] = np.array(values, dtype=object).reshape(-1, 1)
+                feeds[item.name] = np.array(values, dtype=object).reshape(
+                    -1, self.widths[item.name]
+                )
             else:
-                feeds[item.name] = NumpyCodec.decode_input(item).astype(np.float32).reshape(-1, 1)
+                feeds[item.name] = NumpyCodec.decode_input(item).astype(np.float32)
         (out,) = self.session.run(["probability"], feeds)
         return InferenceResponse(
             model_name=self.name, outputs=[NumpyCodec.encode_output("probability", out)]
