@@ -42,10 +42,12 @@ COPY models models
 ENV PATH=/opt/venv/bin:$PATH \
     PROPENSITY_MODELS_DIR=/srv/models \
     PROPENSITY_DEFAULT_MODEL=storefront \
-    WEB_CONCURRENCY=1
+    PROPENSITY_HOST=0.0.0.0 \
+    PROPENSITY_PORT=8000 \
+    PROPENSITY_WORKERS=1
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2).status != 200)"]
-# uvicorn takes its worker count from WEB_CONCURRENCY.
-CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header"]
+# uvicorn with the PROPENSITY_* settings: workers, graceful shutdown on SIGTERM, no server header.
+CMD ["python", "-m", "app"]

@@ -26,7 +26,8 @@ $(VENV)/.dev: pyproject.toml $(CONSTRAINTS) | $(PY)
 	@touch $@ $(VENV)/.serve
 
 run: $(VENV)/.serve  ## install the serving dependencies and start the service on $(HOST):$(PORT)
-	PROPENSITY_DEFAULT_MODEL=$${PROPENSITY_DEFAULT_MODEL:-storefront} $(VENV)/bin/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+	PROPENSITY_DEFAULT_MODEL=$${PROPENSITY_DEFAULT_MODEL:-storefront} PROPENSITY_HOST=$(HOST) \
+		PROPENSITY_PORT=$(PORT) $(PY) -m app
 
 test: $(VENV)/.dev  ## install everything the tests need and run them all
 	$(PY) -m pytest

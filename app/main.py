@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from app.errors import install_error_handlers
+from app.guards import ApiKeyMiddleware, LimitsMiddleware
 from app.observability import AccessLog, Metrics, ObservabilityMiddleware, configure_logging
 from app.registry import Registry
 from app.routes import install_routes
@@ -30,6 +36,38 @@ Every error is JSON: `{"error": {"code", "message", "details": [{"field", "probl
 """
 
 
+def _unready_on_signal(registry: Registry) -> Callable[[], None]:
+    """On SIGTERM or SIGINT, turn readiness off at once, then let the server's own handler
+    begin its graceful shutdown (requests in flight finish; no new ones are taken).
+
+    Returns a function that puts the previous handlers back. Signals can only be handled in
+    the main thread; elsewhere (a test client) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if not registry.stopping:
+            log.info("signal %d: no longer ready; finishing the requests in flight", signum)
+        registry.stopping = True
+        chained = previous[signal.Signals(signum)]
+        if callable(chained):
+            chained(signum, frame)
+        elif chained == signal.SIG_DFL:
+            signal.default_int_handler(signum, frame) if signum == signal.SIGINT else sys.exit(0)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is handle:
+                signal.signal(sig, handler)
+
+    return restore
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Read the bundles' cards, build typed routes from them; sessions load in the lifespan."""
     settings = settings or get_settings()
@@ -40,8 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(registry.load)
+        restore = _unready_on_signal(registry)
         yield
         registry.stopping = True
+        restore()
 
     app = FastAPI(
         # FastAPI's OpenTelemetry layer looks the providers up in the environment on every
@@ -57,6 +97,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     request_schemas = install_routes(app.router, registry, settings, metrics)
     install_error_handlers(app)
+    # Added innermost first: requests meet the access log and metrics, then CORS, then the API
+    # key check, then the limits.
+    app.add_middleware(
+        LimitsMiddleware,
+        max_concurrency=settings.max_concurrency,
+        timeout=settings.request_timeout_seconds,
+    )
+    keys = settings.keys()
+    if keys:
+        app.add_middleware(ApiKeyMiddleware, keys=keys)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Model-Name", "X-Model-Version"],
+        )
     app.add_middleware(
         ObservabilityMiddleware, metrics=metrics, access_log=AccessLog(settings.log_json)
     )

@@ -50,6 +50,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class ScoringRoute(Route):
+    """A /predict or /recommend route, served without FastAPI's request handler."""
+
+
 def json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
 
@@ -300,11 +304,14 @@ def _add_model_routes(
         answer = await _run(work <= settings.inline_items, rank, bundle, payload)
         return Response(answer, media_type=JSON)
 
-    for path, endpoint in (("/predict", predict), ("/recommend", recommend)):
-        # Served by a plain Starlette route, first in the table: FastAPI's request handler
-        # (dependency solving, response models) costs more than the scoring of a small request.
-        # The FastAPI route added below is what /docs and /openapi.json describe.
-        router.routes.insert(0, Route(prefix + path, endpoint, methods=["POST"]))
+    # Served by plain Starlette routes at the head of the table, the default model's first:
+    # FastAPI's request handler (dependency solving, response models) costs more than scoring a
+    # small request. The FastAPI routes added below are what /docs and /openapi.json describe.
+    head = sum(isinstance(r, ScoringRoute) for r in router.routes)
+    router.routes[head:head] = [
+        ScoringRoute(prefix + "/predict", predict, methods=["POST"]),
+        ScoringRoute(prefix + "/recommend", recommend, methods=["POST"]),
+    ]
     for path, endpoint, request_model, response_model, summary in (
         (
             "/predict",
