@@ -121,7 +121,9 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}"
-        return error_response(ServiceError(exc.status_code, code, message))
+        # Keep the framework's headers: a 405 must say which methods are Allowed.
+        headers = dict(exc.headers or {})
+        return error_response(ServiceError(exc.status_code, code, message, headers=headers))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

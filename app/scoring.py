@@ -35,7 +35,33 @@ def rows_to_feeds(bundle: Bundle, rows: list[Any]) -> dict[str, np.ndarray]:
 
 def predict(bundle: Bundle, rows: list[Any]) -> np.ndarray:
     """Purchase probability per row, in request order."""
-    return bundle.run(rows_to_feeds(bundle, rows))
+    probabilities = bundle.run(rows_to_feeds(bundle, rows))
+    _refuse_unscorable(probabilities, "rows", [f"row {i}" for i in range(len(probabilities))])
+    return probabilities
+
+
+def _refuse_unscorable(scores: np.ndarray, field: str, what: list[str]) -> None:
+    """Values far outside what the model was trained on can overflow to NaN: say so, rather
+    than answer a probability that is not one."""
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if len(bad) == 0:
+        return
+    details = [
+        {
+            "field": f"{field}[{i}]",
+            "problem": "the model cannot score these values (they "
+            "overflow inside it); they are far outside what it was trained on",
+            "row": int(i),
+        }
+        for i in bad[:100]
+    ]
+    raise ServiceError(
+        422,
+        "unscorable",
+        f"{len(bad)} {field} cannot be scored: {', '.join(what[i] for i in bad[:5])}"
+        + (" ..." if len(bad) > 5 else ""),
+        details,
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,14 @@ def recommend(
         scores = score_encoded(bundle, index, values, who)
     else:
         scores = score_full(bundle, index, values, who)
+    if not np.isfinite(scores).all():
+        raise ServiceError(
+            422,
+            "unscorable",
+            "the model cannot score this user's features against the catalogue (they overflow "
+            "inside it); they are far outside what it was trained on",
+            [{"field": "features", "problem": "values far outside the training data"}],
+        )
     top = _top_k(scores, k)
     return Ranking(
         item_ids=[str(catalog.ids[index[i]]) for i in top],
