@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -71,16 +72,24 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+# The steps pydantic adds to an error's location inside a union (a number is an integer or a
+# fraction): they name no field, so they are dropped.
+_UNION_STEP = re.compile(r"^(int|float|str|bool|function-(after|before|plain)\[.*\])$")
+
+
 def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
-    """Pydantic errors as {field, problem} (and the row where a row is at fault)."""
-    details = []
+    """Pydantic errors as {field, problem} (and the row where a row is at fault), one per field:
+    for a number, the last branch's complaint (the fraction's) says the most."""
+    by_field: dict[str, dict[str, Any]] = {}
     for e in errors:
-        loc = tuple(p for p in e["loc"] if p != "body")
+        loc = tuple(
+            p for p in e["loc"] if p != "body" and not (isinstance(p, str) and _UNION_STEP.match(p))
+        )
         item: dict[str, Any] = {"field": _field_path(loc) or "body", "problem": e["msg"]}
         if len(loc) >= 2 and loc[0] == "rows" and isinstance(loc[1], int):
             item["row"] = loc[1]
-        details.append(item)
-    return details
+        by_field[item["field"]] = item
+    return list(by_field.values())
 
 
 def invalid_request(exc: ValidationError) -> ServiceError:

@@ -96,8 +96,15 @@ class Registry:
             log.info("ready: %s (default %s)", ", ".join(self.bundles), self.default)
 
     @property
+    def serving(self) -> bool:
+        """Every bundle loaded and sound: requests are answered (until the process exits)."""
+        return self.loaded and not self.problems and bool(self.bundles)
+
+    @property
     def ready(self) -> bool:
-        return self.loaded and not self.problems and not self.stopping and bool(self.bundles)
+        """Serving and not shutting down: what /health/ready reports to load balancers. A
+        request that still arrives while shutting down is answered, not refused."""
+        return self.serving and not self.stopping
 
     def reason(self) -> str:
         """Why the service is not ready, in one line."""
@@ -110,7 +117,7 @@ class Registry:
         return "ready"
 
     def get(self, name: str) -> Bundle:
-        if not self.ready:
+        if not self.serving:
             raise NotReadyError(self.reason())
         bundle = self.bundles.get(name)
         if bundle is None:

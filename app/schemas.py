@@ -17,15 +17,11 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic import create_model as _create_model
-from pydantic_core import PydanticCustomError
 
 from app.card import Feature, FeatureKind, FeatureRole, ModelCard
 from app.settings import Settings
 
-# The graph computes in float32 (largest finite value about 3.4e38). The bound is an integer so
-# that it means the same thing to a JSON Schema reader (who reads 3.4e38 as a decimal) as to
-# Python (who would read it as the nearest binary float).
-FLOAT32_MAX = 10**38
+MAX_SAFE_INTEGER = 2**53 - 1
 
 _ROW_CONFIG = ConfigDict(
     extra="forbid", allow_inf_nan=False, frozen=True, str_strip_whitespace=True
@@ -56,27 +52,6 @@ Code = Annotated[
 ]
 
 
-def _exact_bounds(low: float | int, high: float | int) -> Any:
-    """Check a JSON integer against the bounds before it becomes a float: 3.4e38 + 1 rounds to
-    3.4e38 as a float, but Python compares an int with a float exactly."""
-
-    def check(value: object) -> object:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value < low:
-                raise PydanticCustomError(
-                    "greater_than_equal",
-                    "Input should be greater than or equal to {ge}",
-                    {"ge": low},
-                )
-            if value > high:
-                raise PydanticCustomError(
-                    "less_than_equal", "Input should be less than or equal to {le}", {"le": high}
-                )
-        return value
-
-    return check
-
-
 def _count(value: float) -> float:
     if not value.is_integer():
         raise ValueError("Input should be a whole number")
@@ -104,33 +79,35 @@ def _describe(f: Feature) -> str:
     return " ".join(parts)
 
 
+def _number(f: Feature) -> Any:
+    """A JSON number within the feature's range, whole if the feature counts something.
+
+    Without a declared range the bound is ±(2**53 - 1), the largest integer a float holds
+    exactly: far beyond any real count, duration or price, inside float32's range (past it the
+    graph would compute infinities), and compared exactly with both integers and fractions
+    (a bound like 1e38 is not: 1e38 + 1 rounds to 1e38 as a float).
+    """
+    bounds: dict[str, Any] = {
+        "ge": f.minimum if f.minimum is not None else -MAX_SAFE_INTEGER,
+        "le": f.maximum if f.maximum is not None else MAX_SAFE_INTEGER,
+    }
+    if f.integer:
+        # pydantic's multiple_of has a tolerance that lets 1e-38 through: check exactly too.
+        return Annotated[StrictFloat, Field(**bounds, multiple_of=1), AfterValidator(_count)]
+    return Annotated[StrictFloat, Field(**bounds)]
+
+
 def feature_field(f: Feature) -> tuple[Any, Any]:
     """The pydantic (annotation, default) of one feature: strict types, range, example."""
-    constraints: dict[str, Any] = {}
-    checks: list[Any] = []
     kind: Any
     if f.kind is FeatureKind.NUMERIC:
-        kind = StrictFloat  # strict: a JSON number (integers too), never a string or a bool
-        # Beyond float32's range a number would become infinite in the graph.
-        constraints["ge"] = f.minimum if f.minimum is not None else -FLOAT32_MAX
-        constraints["le"] = f.maximum if f.maximum is not None else FLOAT32_MAX
-        checks.append(BeforeValidator(_exact_bounds(constraints["ge"], constraints["le"])))
-        if f.integer:
-            constraints["multiple_of"] = 1
-            # pydantic's multiple_of has a tolerance (it lets 1e-38 through): check exactly too.
-            checks.append(AfterValidator(_count))
+        kind = _number(f)
     elif f.kind is FeatureKind.BOOLEAN:
         kind = StrictBool
     else:
         kind = Code if f.codes else StrictStr
     examples = [f.example] if f.example is not None else None
-    # The constraints sit on the number itself, so the JSON schema shows minimum, maximum and
-    # multipleOf; the exact check runs after them.
-    annotation = (
-        Annotated[kind, Field(**constraints), *checks]
-        if checks
-        else Annotated[kind, Field(**constraints)]
-    )
+    annotation = kind
     info = Field(
         default=... if f.required else None,
         description=_describe(f),

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="request body cap")
     threads: int = Field(default=1, ge=0, description="onnxruntime intra-op threads (0: all)")
     inline_rows: int = Field(
-        default=128,
+        default=16,
         ge=0,
         description="/predict bodies up to this many rows' worth of bytes (512 each) are scored "
         "on the event loop; larger ones in a worker thread",

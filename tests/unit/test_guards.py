@@ -205,6 +205,8 @@ def test_sigterm_turns_readiness_off_then_hands_over(tmp_path: Path) -> None:
         time.sleep(0.05)
         assert not registry.ready
         assert registry.reason() == "shutting down"
+        # Requests that still arrive (accepted before the signal) are answered, not refused.
+        assert registry.get("fake").name == "fake"
         assert seen == [signal.SIGTERM]  # uvicorn's own handler still runs
         restore()
     finally:
