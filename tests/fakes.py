@@ -109,7 +109,12 @@ def write_card(models_dir: Path, card: ModelCard) -> None:
 
 
 def fake_score(views: float, price: float, device: str) -> float:
-    """The fake model's formula: more views and cheaper items buy more; desktop a bit more."""
+    """The fake model's formula: more views and cheaper items buy more; desktop a bit more.
+
+    Like a real network fed values far outside its training data, it overflows (to NaN) past
+    a trillion views."""
+    if views > 1e12:
+        return math.nan
     views = 0.0 if math.isnan(views) else views
     price = 0.0 if math.isnan(price) else price
     z = 0.3 * views - 0.05 * price + (0.5 if device == "desktop" else 0.0) - 1.0

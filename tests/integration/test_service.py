@@ -54,6 +54,32 @@ def test_shipped_bundle_loads_and_its_documented_example_works() -> None:
         assert card["version"] == response.headers["x-model-version"]
 
 
+def test_a_missing_category_scores_the_same_however_it_is_sent_and_batched() -> None:
+    """Absent, null, "" and blanks are one missing value, for a row alone (scored on the event
+    loop) and inside a large batch (scored in a worker thread, built another way)."""
+    base = {"PageValues": 12.5, "ProductRelated": 30, "Month": "Nov", "Browser": 2}
+    spellings: list[dict[str, Any]] = [
+        {},
+        {"VisitorType": None, "Region": None},
+        {"VisitorType": "", "Region": ""},
+        {"VisitorType": "   ", "Region": " "},
+    ]
+    explicit = {"VisitorType": "Returning_Visitor", "Region": 3}
+    rows = [base | s for s in spellings] + [base | explicit]
+    with _client(SHIPPED) as client:
+        alone = [
+            client.post("/models/uci_online_shoppers/predict", json={"rows": [r]}) for r in rows
+        ]
+        batch = client.post("/models/uci_online_shoppers/predict", json={"rows": rows * 40})
+    assert all(r.status_code == 200 for r in alone), [r.text for r in alone]
+    assert batch.status_code == 200, batch.text
+    single = [r.json()["predictions"][0]["probability"] for r in alone]
+    batched = [p["probability"] for p in batch.json()["predictions"]]
+    assert batched == single * 40
+    assert len(set(single[:4])) == 1  # every spelling of missing scores alike
+    assert single[4] != single[0]  # and the values, when given, count
+
+
 # --- parity with the Python pipeline --------------------------------------------------------
 
 

@@ -193,6 +193,18 @@ def test_every_problem_is_reported_at_once_with_its_row(client: TestClient) -> N
     assert body["message"] == "3 problems in the request"
 
 
+def test_values_the_model_cannot_score_are_a_422_naming_the_rows(client: TestClient) -> None:
+    """Valid but absurd values can overflow inside a network: never answer its NaN."""
+    rows = [ROW, {**ROW, "views": 1e15}, ROW, {**ROW, "views": 5e12}]
+    body = _error(client.post("/predict", json={"rows": rows}), 422, "unscorable")
+    assert [(d["field"], d["row"]) for d in body["details"]] == [("rows[1]", 1), ("rows[3]", 3)]
+    assert body["message"] == "2 rows cannot be scored: row 1, row 3"
+    ranked = client.post(
+        "/recommend", json={"user_id": "u1", "features": {"views": 1e15, "device": "mobile"}}
+    )
+    assert _error(ranked, 422, "unscorable")["details"][0]["field"] == "features"
+
+
 def test_a_missing_required_field_is_named(client: TestClient) -> None:
     row = {k: v for k, v in ROW.items() if k != "device"}
     body = _error(client.post("/predict", json={"rows": [row]}), 422, "invalid_request")
