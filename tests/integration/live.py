@@ -21,10 +21,13 @@ def free_port() -> int:
 
 
 def start_service(
-    log: Path, port: int | None = None, **settings: str
+    log: Path, port: int | None = None, uvicorn: bool = False, **settings: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start the service with PROPENSITY_* settings (names lower-case, without the prefix) and
-    wait until it is ready; returns the process and its base URL."""
+    wait until it is ready; returns the process and its base URL.
+
+    It runs `python -m app`, or with `uvicorn` the app factory under uvicorn's own command line.
+    """
     port = port or free_port()
     env = {
         **os.environ,
@@ -33,10 +36,12 @@ def start_service(
         "PROPENSITY_PORT": str(port),
         **{f"PROPENSITY_{k.upper()}": v for k, v in settings.items()},
     }
+    command = [sys.executable, "-m", "app"]
+    if uvicorn:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

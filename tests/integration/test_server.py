@@ -3,74 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.live import start_service
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "uvicorn.log"
-    log = log_path.open("w")
-    env = {
-        **os.environ,
-        "PROPENSITY_MODELS_DIR": str(ROOT / "models"),
-        "PROPENSITY_DEFAULT_MODEL": "storefront",
-        "PROPENSITY_LOG_JSON": "1",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "app.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited early:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("uvicorn did not become ready within 60 s")
+    proc, url = start_service(log_path, uvicorn=True, default_model="storefront", log_json="1")
     yield url
     proc.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal: -15 is a clean exit here.
     assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
-    log.close()
     text = log_path.read_text()
     assert "Application shutdown complete" in text
     access = [json.loads(line) for line in text.splitlines() if '"logger":"app.access"' in line]

@@ -3,54 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.integration.test_server import free_port
+from tests.integration.live import free_port, start_service
 
-ROOT = Path(__file__).resolve().parents[2]
 ROW = {"PageValues": 12.5, "Month": "Nov", "Browser": 2}
-
-
-def _start(port: int, grace: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PROPENSITY_MODELS_DIR": str(ROOT / "models"),
-        "PROPENSITY_DEFAULT_MODEL": "uci_online_shoppers",
-        "PROPENSITY_HOST": "127.0.0.1",
-        "PROPENSITY_PORT": str(port),
-        "PROPENSITY_SHUTDOWN_GRACE_SECONDS": str(grace),
-    }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(log.read_text())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("not ready within 60 s")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
     port, log = free_port(), tmp_path / "server.log"
-    proc = _start(port, grace=3, log=log)
+    proc, _ = start_service(
+        log, port, default_model="uci_online_shoppers", shutdown_grace_seconds="3"
+    )
     yield port, proc, log
     if proc.poll() is None:
         proc.kill()
