@@ -384,22 +384,26 @@ def _session(data: bytes, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def _open_graph(file: Path, sha256: str, threads: int) -> ort.InferenceSession:
+    """An ONNX graph of the bundle, opened only if its bytes are the ones the card names."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(file, "missing") from None
+    if _sha256(data) != sha256:
+        raise BundleError(file, "sha256 does not match the card (corrupt or replaced)")
+    try:
+        return _session(data, threads)
+    except Exception as exc:  # onnxruntime raises its own untyped errors for a bad graph
+        raise BundleError(file, f"onnxruntime cannot load it ({exc})") from None
+
+
 def encode_catalogue(path: Path, bundle: Bundle, threads: int) -> EncodedCatalogue:
     """Open the network alone and run the catalogue's item columns through preprocessing once."""
     card, info = bundle.card, bundle.card.encoding
     assert info is not None and bundle.catalog_numbers is not None
     assert bundle.catalog_categories is not None
-    file = path / info.network_file
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(file, "missing") from None
-    if _sha256(data) != info.network_sha256:
-        raise BundleError(file, "sha256 does not match the card")
-    try:
-        network = _session(data, threads)
-    except Exception as exc:  # onnxruntime's own errors
-        raise BundleError(file, f"onnxruntime cannot load it ({exc})") from None
+    network = _open_graph(path / info.network_file, info.network_sha256, threads)
     role = {f.name: f.role for f in card.features}
     from_tables = {name for table in card.pairs for name in table.features}
     sources = np.array(info.sources, dtype=object)
@@ -433,17 +437,7 @@ def load_bundle(path: Path, threads: int = 1) -> Bundle:
         where = ".".join(map(str, first["loc"])) or "card"
         raise BundleError(card_file, f"not a valid card ({where}: {first['msg']})") from None
     model_file = path / MODEL_FILE
-    try:
-        model_bytes = model_file.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(model_file, "missing") from None
-    if _sha256(model_bytes) != card.model_sha256:
-        raise BundleError(model_file, "sha256 does not match the card (corrupt or replaced)")
-
-    try:
-        session = _session(model_bytes, threads)
-    except Exception as exc:  # onnxruntime raises its own untyped errors for a bad graph
-        raise BundleError(model_file, f"onnxruntime cannot load it ({exc})") from None
+    session = _open_graph(model_file, card.model_sha256, threads)
     _check_inputs(model_file, session, card)
 
     catalog = users = None

@@ -186,6 +186,21 @@ def test_a_card_that_does_not_match_the_graph_is_not_served(tmp_path: Path) -> N
     )
 
 
+@pytest.mark.parametrize("damage", ["flipped", "missing"])
+def test_a_damaged_network_file_is_not_served(tmp_path: Path, damage: str) -> None:
+    """The network alone (network.onnx), which ranks the encoded catalogue, is verified too."""
+    bundle = _copy(SHIPPED / "storefront", tmp_path)
+    network = bundle / json.loads((bundle / CARD_FILE).read_text())["encoding"]["network_file"]
+    if damage == "missing":
+        network.unlink()
+        _assert_not_ready(tmp_path, str(network), "missing")
+    else:
+        data = bytearray(network.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        network.write_bytes(bytes(data))
+        _assert_not_ready(tmp_path, str(network), "sha256 does not match")
+
+
 def test_an_unreadable_card_is_not_served(tmp_path: Path) -> None:
     bundle = _copy(SHIPPED / "uci_online_shoppers", tmp_path)
     (bundle / CARD_FILE).write_text("{not json")
