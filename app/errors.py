@@ -49,6 +49,15 @@ class NotReadyError(ServiceError):
         super().__init__(503, "not_ready", reason, headers={"Retry-After": "1"})
 
 
+def loggable(text: str) -> str:
+    """Text from a request made safe for a log line: control characters (a percent-encoded
+    newline in a path, say) escaped, so a caller cannot forge lines."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+INTERNAL = ServiceError(500, "internal_error", "internal error; see the logs")
+
+
 def error_response(exc: ServiceError) -> Response:
     body: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.details:
@@ -77,14 +86,21 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 _UNION_STEP = re.compile(r"^(int|float|str|bool|function-(after|before|plain)\[.*\])$")
 
 
+def _is_union_step(part: int | str) -> bool:
+    return isinstance(part, str) and _UNION_STEP.match(part) is not None
+
+
 def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
     """Pydantic errors as {field, problem} (and the row where a row is at fault), one per field:
     for a number, the last branch's complaint (the fraction's) says the most."""
     by_field: dict[str, dict[str, Any]] = {}
     for e in errors:
-        loc = tuple(
-            p for p in e["loc"] if p != "body" and not (isinstance(p, str) and _UNION_STEP.match(p))
-        )
+        loc = tuple(e["loc"])
+        if loc[:1] == ("body",):  # FastAPI's prefix for a request body
+            loc = loc[1:]
+        # An unknown field's name is the last step, whatever it is (a field may be called "int").
+        last = loc[-1:] if e["type"] == "extra_forbidden" else ()
+        loc = tuple(p for p in loc[: len(loc) - len(last)] if not _is_union_step(p)) + last
         item: dict[str, Any] = {"field": _field_path(loc) or "body", "problem": e["msg"]}
         if len(loc) >= 2 and loc[0] == "rows" and isinstance(loc[1], int):
             item["row"] = loc[1]
@@ -136,5 +152,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ServiceError(500, "internal_error", "internal error; see the logs"))
+        log.exception("unhandled error on %s %s", request.method, loggable(request.url.path))
+        return error_response(INTERNAL)

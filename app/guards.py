@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ServiceError, error_response
+from app.errors import ServiceError, error_response, loggable
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,25 @@ class LimitsMiddleware:
             if task not in self.expired:
                 raise  # not ours: the client went away, or the server is stopping
             task.uncancel()
-            log.warning("%s %s timed out after %g s", scope["method"], scope["path"], self.timeout)
+            log.warning(
+                "%s %s timed out after %g s", scope["method"], loggable(scope["path"]), self.timeout
+            )
             if not started:
                 late = ServiceError(
                     504, "timeout", f"no answer within {self.timeout:g} s; try a smaller request"
                 )
                 await error_response(late)(scope, receive, send)
         finally:
-            self.in_flight -= 1
             del self.deadlines[task]
             self.expired.discard(task)
+            # A request that timed out while its work ran in a worker thread keeps its slot
+            # until the thread is done: a thread cannot be stopped, and the cap bounds the
+            # work the process does, not only the requests it is answering.
+            work = scope.get("state", {}).get("work")
+            if work is not None and not work.done():
+                work.add_done_callback(self._release)
+            else:
+                self.in_flight -= 1
+
+    def _release(self, _: object) -> None:
+        self.in_flight -= 1

@@ -13,9 +13,13 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import INTERNAL, error_response, loggable
+
 log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.errors")
 
 # Sub-millisecond buckets: a small model answers in well under a millisecond in-process.
 LATENCY_BUCKETS = (
@@ -37,7 +41,9 @@ LATENCY_BUCKETS = (
     2.5,
     5.0,
 )
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# A caller's request id is kept if it is 1 to 128 printable ASCII characters without spaces
+# (UUIDs, hex, base64, W3C trace ids...): safe in a header and on a log line.
+_REQUEST_ID = re.compile(r"^[!-~]{1,128}$")
 
 
 class Metrics:
@@ -213,7 +219,7 @@ class ObservabilityMiddleware:
         request_id = given if given and _REQUEST_ID.match(given) else secrets.token_hex(16)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        status = 500
+        status = 0  # no answer started yet
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -229,8 +235,22 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The caller went away before sending its whole request: nobody to answer, and not
+            # a server error (nginx's 499 in the log and metrics).
+            status = status or 499
+        except Exception:
+            # Answered here rather than by the framework's outermost handler, so that a 500 too
+            # carries the request id (and CORS headers) and the caller can find it in the log.
+            if status:
+                raise  # the answer had started: nothing more can be sent
+            error_log.exception(
+                "unhandled error on %s %s", scope["method"], loggable(scope["path"])
+            )
+            await error_response(INTERNAL)(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
+            status = status or 500
             route = scope.get("route")
             path = getattr(route, "path", None) or state.get("route") or "unmatched"
             model = state.get("model", "")
@@ -238,7 +258,7 @@ class ObservabilityMiddleware:
             if self.access_log.enabled():
                 self.access_log.write(
                     scope["method"],
-                    scope["path"],
+                    loggable(scope["path"]),
                     status,
                     elapsed,
                     request_id,

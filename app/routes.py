@@ -7,6 +7,8 @@ to a worker thread would cost more than the work itself. Anything larger runs in
 thread, so the event loop is never held for long (PROPENSITY_INLINE_ROWS, _ITEMS).
 """
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -23,7 +25,13 @@ from starlette.routing import Route
 from app import scoring
 from app.bundle import Bundle
 from app.card import ModelCard
-from app.errors import ModelNotFoundError, NotReadyError, ServiceError, invalid_request
+from app.errors import (
+    ModelNotFoundError,
+    NotReadyError,
+    ServiceError,
+    error_response,
+    invalid_request,
+)
 from app.observability import Metrics
 from app.registry import Registry
 from app.schemas import (
@@ -187,9 +195,7 @@ def install_routes(
     )
     async def ready(registry: RegistryDep) -> Response:
         if not registry.ready:
-            return json_response(
-                {"error": {"code": "not_ready", "message": registry.reason()}}, status=503
-            )
+            return error_response(NotReadyError(registry.reason()))
         return json_response(
             {
                 "status": "ready",
@@ -232,11 +238,32 @@ def install_routes(
     return schemas
 
 
-async def _run(inline: bool, fn: Callable[..., Any], *args: Any) -> Any:
-    """Small work on the event loop, the rest in a worker thread."""
+async def _run(state: dict[str, Any], inline: bool, fn: Callable[..., Any], *args: Any) -> Any:
+    """Small work on the event loop, the rest in a worker thread.
+
+    A thread's work is recorded in the request's state as a future that resolves when the
+    thread is done, even if the request is given up on first (a timeout): the concurrency cap
+    keeps counting it until then.
+    """
     if inline:
         return fn(*args)
-    return await run_in_threadpool(fn, *args)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    state["work"] = done
+
+    def finished() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def job() -> Any:
+        try:
+            return fn(*args)
+        finally:
+            # RuntimeError: the event loop has closed, the process is stopping.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(finished)
+
+    return await run_in_threadpool(job)
 
 
 def _add_model_routes(
@@ -289,7 +316,7 @@ def _add_model_routes(
         bundle = (await registry_of(request)).get(name)
         _mark(state, bundle)
         raw = await read_json_body(request, limit)
-        answer = await _run(len(raw) <= inline_bytes, score, bundle, raw)
+        answer = await _run(state, len(raw) <= inline_bytes, score, bundle, raw)
         return Response(answer, media_type=JSON)
 
     def rank(bundle: Bundle, payload: Any) -> bytes:
@@ -325,7 +352,7 @@ def _add_model_routes(
         payload = _parse(recommend_model, await read_json_body(request, limit))
         catalogue = len(bundle.catalog) if bundle.catalog is not None else 0
         work = len(payload.candidates) if payload.candidates is not None else catalogue
-        answer = await _run(work <= settings.inline_items, rank, bundle, payload)
+        answer = await _run(state, work <= settings.inline_items, rank, bundle, payload)
         return Response(answer, media_type=JSON)
 
     # Served by plain Starlette routes at the head of the table, the default model's first:

@@ -31,7 +31,7 @@ _ROW_CONFIG = ConfigDict(
 def _code(value: object) -> str:
     """An integer code sent as a JSON number or a string; one error message for anything else.
 
-    "3", " 3 " and "3.0" become "3", as training spells it.
+    3, 3.0, "3", " 3 " and "3.0" become "3", as training spells it.
     """
     if isinstance(value, str):
         value = value.strip()
@@ -42,6 +42,9 @@ def _code(value: object) -> str:
         return str(int(number)) if number.is_integer() else value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    # JSON does not tell 2 from 2.0 (a client's floats serialise as 2.0): a whole number is a code.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     raise ValueError("Input should be a string or an integer code")
 
 

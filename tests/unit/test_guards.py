@@ -186,6 +186,26 @@ async def test_a_request_over_the_timeout_gets_504(tmp_path: Path) -> None:
         gate.release.set()
 
 
+@pytest.mark.anyio
+async def test_work_that_timed_out_keeps_its_slot_until_its_thread_ends(tmp_path: Path) -> None:
+    """A timeout answers the caller, but a worker thread cannot be stopped: the cap counts its
+    work until it is done, or timed-out requests could pile up work without bound."""
+    app, registry = _app(tmp_path, max_concurrency=1, request_timeout_seconds=0.2, inline_rows=0)
+    gate = Gate(registry.bundles["fake"])  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/predict", json={"rows": [ROW]})).status_code == 504
+        busy = await client.post("/predict", json={"rows": [ROW]})
+        assert busy.status_code == 503, busy.text  # the first one's thread still runs
+        gate.release.set()
+        for _ in range(500):  # the slot comes back once the thread has finished
+            answer = await client.post("/predict", json={"rows": [ROW]})
+            if answer.status_code != 503:
+                break
+            await asyncio.sleep(0.01)
+        assert answer.status_code == 200, answer.text
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

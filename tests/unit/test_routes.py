@@ -83,10 +83,14 @@ def test_a_batch_keeps_its_order(client: TestClient) -> None:
 def test_codes_as_numbers_or_strings_reach_the_model_alike(
     client: TestClient, registry: FakeRegistry
 ) -> None:
-    client.post("/predict", json={"rows": [{**ROW, "browser": 3}]})
-    as_number = registry.last_call()["browser"][0, 0]
-    client.post("/predict", json={"rows": [{**ROW, "browser": "3"}]})
-    assert as_number == registry.last_call()["browser"][0, 0] == "3"
+    for spelling in (3, 3.0, "3", " 3 ", "3.0"):
+        response = client.post("/predict", json={"rows": [{**ROW, "browser": spelling}]})
+        assert response.status_code == 200, (spelling, response.text)
+        assert registry.last_call()["browser"][0, 0] == "3", spelling
+    for bad in (3.5, True, [3]):
+        response = client.post("/predict", json={"rows": [{**ROW, "browser": bad}]})
+        body = _error(response, 422, "invalid_request")
+        assert body["details"][0]["field"] == "rows[0].browser", bad
 
 
 def test_missing_optional_features_reach_the_graph_as_missing(
@@ -203,6 +207,29 @@ def test_values_the_model_cannot_score_are_a_422_naming_the_rows(client: TestCli
         "/recommend", json={"user_id": "u1", "features": {"views": 1e15, "device": "mobile"}}
     )
     assert _error(ranked, 422, "unscorable")["details"][0]["field"] == "features"
+
+
+def test_an_unexpected_error_is_a_json_500_carrying_the_request_id(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(bundle: Any, rows: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("app.scoring.predict", broken)
+    response = client.post("/predict", json={"rows": [ROW]}, headers={"x-request-id": "t-1"})
+    _error(response, 500, "internal_error")
+    assert response.headers["x-request-id"] == "t-1"
+    assert response.headers["x-model-version"] == "v1"
+
+
+@pytest.mark.parametrize("name", ["int", "float", "str", "bool", "body"])
+def test_an_unknown_field_is_named_whatever_its_name(client: TestClient, name: str) -> None:
+    body = _error(
+        client.post("/predict", json={"rows": [{**ROW, name: 1}]}), 422, "invalid_request"
+    )
+    assert [d["field"] for d in body["details"]] == [f"rows[0].{name}"]
+    ranked = client.post("/recommend", json={"user_id": "u1", name: 1})
+    assert [d["field"] for d in _error(ranked, 422, "invalid_request")["details"]] == [name]
 
 
 def test_a_missing_required_field_is_named(client: TestClient) -> None:
@@ -402,7 +429,9 @@ def test_not_ready_until_loaded_and_says_why(settings: Settings) -> None:
     app.dependency_overrides[get_registry] = lambda: fake
     client = TestClient(app)
     assert client.get("/health/live").status_code == 200
-    assert _error(client.get("/health/ready"), 503, "not_ready")["message"] == "loading models"
+    ready = client.get("/health/ready")
+    assert _error(ready, 503, "not_ready")["message"] == "loading models"
+    assert ready.headers["retry-after"] == "1"
     response = client.post("/predict", json={"rows": [ROW]})
     _error(response, 503, "not_ready")
     assert response.headers["retry-after"] == "1"

@@ -33,3 +33,17 @@ def test_a_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_an_empty_default_model_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROPENSITY_DEFAULT_MODEL", "")
     assert Settings().default_model is None
+
+
+@pytest.mark.parametrize(("given", "level"), [("INFO", "info"), (" Warning ", "warning")])
+def test_the_log_level_is_read_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, given: str, level: str
+) -> None:
+    monkeypatch.setenv("PROPENSITY_LOG_LEVEL", given)
+    assert Settings().log_level == level
+
+
+def test_an_unknown_log_level_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROPENSITY_LOG_LEVEL", "loud")
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings()
