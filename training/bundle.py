@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 import shutil
 import tempfile
 from importlib import metadata
@@ -53,6 +54,31 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+BUNDLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def check_destination(out_dir: Path, name: str | None = None) -> None:
+    """Refuse, before any training, an --out that a bundle cannot be written to or must not
+    replace: a file, or a directory with other things in it. Only a bundle (it has a card)
+    is replaced, as retraining into models/NAME does."""
+    resolved = out_dir.resolve()
+    bundle_name = name or resolved.name
+    if not BUNDLE_NAME.match(bundle_name):
+        raise TrainingError(
+            f"model name {bundle_name!r} (from {'--name' if name else '--out'}): use lower-case "
+            "letters, digits, '_', '.' and '-', starting with a letter or digit"
+        )
+    if resolved.exists() and not resolved.is_dir():
+        raise TrainingError(f"--out {out_dir} is a file, not a directory")
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        raise TrainingError(f"--out {out_dir} is the current directory or above it; name a new one")
+    if resolved.is_dir() and any(resolved.iterdir()) and not (resolved / CARD_FILE).is_file():
+        raise TrainingError(
+            f"--out {out_dir} is not empty and is not a model bundle (it has no {CARD_FILE}): "
+            "refusing to replace it; choose a new directory"
+        )
+
+
 def write_bundle(
     out_dir: Path,
     model_bytes: bytes,
@@ -79,6 +105,7 @@ def write_bundle(
         plots = write_plots(y_test, scores, tmp)
         write_report(tmp, card, {**extra, "plots": [p.name for p in plots]})
         (tmp / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        check_destination(out_dir, card.name)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)

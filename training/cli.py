@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 _OVERRIDES = (
     "layers",
     "dropout",
+    "l2",
     "learning_rate",
     "epochs",
     "batch_size",
@@ -158,11 +159,13 @@ _OVERRIDES = (
 
 
 def _train(args: argparse.Namespace) -> None:
+    from training.bundle import check_destination
     from training.config import load_config
     from training.data import load_dataset
     from training.spec import load_spec
     from training.train import train
 
+    check_destination(args.out, args.name)
     config = load_config(args.config, {k: getattr(args, k) for k in _OVERRIDES})
     spec = load_spec(args.spec)
     log.info("loading %s against spec %s", args.data, spec.name)
@@ -184,11 +187,13 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _train_recs(args: argparse.Namespace) -> None:
+    from training.bundle import check_destination
     from training.config import load_config
     from training.events import load_log_spec, load_purchase_log
     from training.recommender import train_recommender
     from training.storefront import load_truth
 
+    check_destination(args.out, args.name)
     config = load_config(
         args.config, {k: getattr(args, k) for k in ("epochs", "batch_size", "seed")}
     )
@@ -251,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands[args.command](args)
     except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file that cannot be read or written: its path and the reason
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -189,6 +189,13 @@ def prepare(
         raise TrainingError(f"label {spec.label!r} has only one class ({int(label.iloc[0])})")
 
     X = canonical_features(df, spec, report).reset_index(drop=True)
+    for name in X.columns[X.isna().all().to_numpy()]:
+        log.warning(
+            "%s: column %r has no usable value (all missing or outside the spec's range): it is "
+            "imputed in every row and cannot inform the model",
+            source,
+            name,
+        )
     report.rows_used = len(X)
     report.duplicate_rows = int(df.duplicated().sum())
     extra = df[list(keep)].reset_index(drop=True) if keep else None

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from training.data import read_table
 from training.errors import TrainingError
 
 log = logging.getLogger(__name__)
+
+
+def _none_if_blank(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 class LogColumns(BaseModel):
@@ -30,6 +34,11 @@ class LogColumns(BaseModel):
     event: str | None = None
     purchase_events: list[str] = ["purchase", "order", "transaction", "buy"]
 
+    @field_validator("quantity", "price", "event", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return _none_if_blank(value)
+
 
 class ItemColumns(BaseModel):
     """Where our names are found in the optional item table."""
@@ -39,6 +48,12 @@ class ItemColumns(BaseModel):
     item: str = "item_id"
     category: str | None = "category"
     price: str | None = "price"
+
+    @field_validator("category", "price", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # TOML has no null: category = "" says the item table has no category column.
+        return _none_if_blank(value)
 
 
 class Windows(BaseModel):
@@ -96,6 +111,8 @@ class LogReport:
     purchases_kept: int = 0
     removed: dict[str, int] = field(default_factory=dict)
     zero_price: int = 0
+    unreadable_price: int = 0
+    unreadable_list_price: int = 0
     items_without_attributes: int = 0
 
     def lines(self) -> list[str]:
@@ -103,6 +120,13 @@ class LogReport:
         out += [f"removed, {why}: {n}" for why, n in self.removed.items() if n]
         if self.zero_price:
             out.append(f"zero or negative prices, treated as unknown: {self.zero_price}")
+        if self.unreadable_price:
+            out.append(f"prices that are not numbers, treated as unknown: {self.unreadable_price}")
+        if self.unreadable_list_price:
+            out.append(
+                "item-table prices that are not numbers, treated as unknown: "
+                f"{self.unreadable_list_price}"
+            )
         if self.items_without_attributes:
             out.append(f"items bought but not in the item table: {self.items_without_attributes}")
         return out
@@ -127,18 +151,61 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
         in_ms = values.dropna().abs().median() > 1e11
         stamps = pd.to_datetime(values, unit="ms" if in_ms else "s", utc=True, errors="coerce")
     else:
-        stamps = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+        dayfirst = _day_first(values)
+        stamps = pd.to_datetime(
+            values, utc=True, errors="coerce", format="mixed", dayfirst=dayfirst
+        )
     return stamps
 
 
-def _column(frame: pd.DataFrame, name: str | None, role: str, source: str) -> pd.Series | None:
+# 03/04/2026, 3.4.26, 03-04-2026 ...: day and month in an order the text alone does not tell.
+_NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
+
+
+def _day_first(values: pd.Series) -> bool:
+    """Whether dates like 03/04/2026 put the day first: told by the dates whose first or second
+    number is over 12. A log that has both kinds is refused rather than half misread."""
+    parts = values.astype("string").str.extract(_NUMERIC_DATE).dropna().astype(int)
+    if parts.empty:
+        return False
+    first_is_day = parts[0] > 12
+    second_is_day = parts[1] > 12
+    if first_is_day.any() and second_is_day.any():
+        a = values[first_is_day[first_is_day].index[0]]
+        b = values[second_is_day[second_is_day].index[0]]
+        raise TrainingError(
+            f"timestamps mix day-first and month-first dates ({a!r} and {b!r}); export them in "
+            "one format, ideally ISO 8601 (2026-04-03T10:00:00Z)"
+        )
+    if not first_is_day.any() and not second_is_day.any():
+        log.warning(
+            "dates like %r could be day/month or month/day; read as month/day. Export ISO 8601 "
+            "dates if that is wrong",
+            values[parts.index[0]],
+        )
+    return bool(first_is_day.any())
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce")
+
+
+def _unreadable(raw: pd.Series, parsed: pd.Series) -> int:
+    """Values given (not blank) that are not numbers: "n/a", "abc", "12,50"."""
+    given = raw.notna() & (raw.astype("string").str.strip() != "")
+    return int((given & parsed.reindex(raw.index).isna()).sum())
+
+
+def _column(
+    frame: pd.DataFrame, name: str | None, role: str, source: str, hint: str | None = None
+) -> pd.Series | None:
     if name is None:
         return None
     if name not in frame.columns:
+        hint = hint or f"map it with --{role}-column or the spec's [columns]"
         raise TrainingError(
             f"{source}: no column {name!r} for the {role} (columns: "
-            f"{', '.join(map(str, frame.columns))}); map it with --{role}-column or the spec's "
-            "[columns]"
+            f"{', '.join(map(str, frame.columns))}); {hint}"
         )
     return frame[name]
 
@@ -165,7 +232,7 @@ def clean_log(
             "item": item.astype("string").str.strip(),
             "time": parse_timestamps(stamp),
             "quantity": pd.to_numeric(quantity, errors="coerce") if quantity is not None else 1.0,
-            "price": pd.to_numeric(price, errors="coerce") if price is not None else np.nan,
+            "price": _numbers(price) if price is not None else np.nan,
         }
     )
     keep = pd.Series(True, index=frame.index)
@@ -191,6 +258,8 @@ def clean_log(
     frame = frame[keep].copy()
     if len(frame) == 0:
         raise TrainingError(f"{source}: no purchases left after cleaning ({report.removed})")
+    if price is not None:
+        report.unreadable_price = _unreadable(price[keep], frame["price"])
     bad_price = ~(frame["price"] > 0)
     report.zero_price = int((bad_price & frame["price"].notna()).sum())
     frame.loc[bad_price, "price"] = np.nan
@@ -209,21 +278,24 @@ def build_items(
     paid = purchases.groupby("item")["price"].median()
     if table is not None:
         ic = spec.items
-        ids = _column(table, ic.item, "item", "item table")
+        hint = "map it in the spec's [items] table"
+        ids = _column(table, ic.item, "item", "item table", hint)
         assert ids is not None
-        cat = _column(table, ic.category, "category", "item table")
-        lst = _column(table, ic.price, "price", "item table")
+        cat = _column(table, ic.category, "category", "item table", hint)
+        lst = _column(table, ic.price, "price", "item table", hint)
         listed = (
             pd.DataFrame(
                 {
                     "item": ids.astype("string").str.strip(),
                     "category": cat.astype("string") if cat is not None else pd.NA,
-                    "price": pd.to_numeric(lst, errors="coerce") if lst is not None else np.nan,
+                    "price": _numbers(lst) if lst is not None else np.nan,
                 }
             )
             .dropna(subset=["item"])
             .drop_duplicates("item", keep="last")
         )
+        if lst is not None:
+            report.unreadable_list_price = _unreadable(lst.loc[listed.index], listed["price"])
         listed["item"] = listed["item"].astype(str)
     else:
         listed = pd.DataFrame(

@@ -313,11 +313,16 @@ def training_pairs(
     neg_items = rng.choice(catalogue, size=len(neg_users))
     # Resample the (rare) draws that hit an item the user did buy in the window.
     for _ in range(10):
-        clash = np.array([(u, i) in bought for u, i in zip(neg_users, neg_items, strict=True)])
+        clash = np.array(
+            [(u, i) in bought for u, i in zip(neg_users, neg_items, strict=True)], dtype=bool
+        )
         if not clash.any():
             break
         neg_items[clash] = rng.choice(catalogue, size=int(clash.sum()))
-    keep = np.array([(u, i) not in bought for u, i in zip(neg_users, neg_items, strict=True)])
+    # dtype=bool: a window without purchases gives an empty mask, which must still be one.
+    keep = np.array(
+        [(u, i) not in bought for u, i in zip(neg_users, neg_items, strict=True)], dtype=bool
+    )
     users = np.concatenate([positives["user"].to_numpy(), neg_users[keep]])
     items_ = np.concatenate([positives["item"].to_numpy(), neg_items[keep]])
     frame = pair_features(snap, users, items_)

@@ -22,10 +22,12 @@ def log1p_transformer() -> FunctionTransformer:
 
 
 def _numeric_steps(missing: Missing, transform: Transform) -> list[tuple[str, object]]:
+    # keep_empty_features: a column without a single value (every value missing or out of
+    # range) stays a column, imputed with 0, so the graph keeps one input per feature.
     if missing is Missing.ZERO:
-        imputer = SimpleImputer(strategy="constant", fill_value=0.0)
+        imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
     else:
-        imputer = SimpleImputer(strategy=missing.value)
+        imputer = SimpleImputer(strategy=missing.value, keep_empty_features=True)
     steps: list[tuple[str, object]] = [("impute", imputer)]
     if transform is Transform.LOG1P:
         steps.append(("log1p", log1p_transformer()))
@@ -35,7 +37,8 @@ def _numeric_steps(missing: Missing, transform: Transform) -> list[tuple[str, ob
 
 def _boolean_steps(missing: Missing) -> list[tuple[str, object]]:
     strategy = "constant" if missing is Missing.ZERO else "most_frequent"
-    return [("impute", SimpleImputer(strategy=strategy, fill_value=0.0))]
+    imputer = SimpleImputer(strategy=strategy, fill_value=0.0, keep_empty_features=True)
+    return [("impute", imputer)]
 
 
 def _categorical_steps(missing: Missing) -> list[tuple[str, object]]:

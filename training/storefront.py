@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from training.errors import TrainingError
+
 CATEGORIES = ("shoes", "shirts", "trousers", "bags", "hats", "socks", "jackets", "accessories")
 EXPORT_COLUMNS = {
     "user": "customer_id",
@@ -105,6 +107,11 @@ def simulate(store: Storefront, seed: int) -> pd.DataFrame:
             store.item_price[choice] * rng.choice([1.0, 1.0, 0.9, 0.8], len(active)), 2
         )
         rows.append(np.column_stack([active, choice, when, qty, price]))
+    if not rows:
+        raise TrainingError(
+            f"the simulated store sold nothing in {store.days} days to {n_users} users: "
+            "simulate more users or more days"
+        )
     table = np.vstack(rows)
     frame = pd.DataFrame(table, columns=["user", "item", "day", "quantity", "price"])
     return frame.astype({"user": int, "item": int, "quantity": int}).sort_values("day")

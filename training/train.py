@@ -65,10 +65,17 @@ class Evaluation:
 def split_indices(y: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stratified train / validation / test row indices, fixed by the seed."""
     idx = np.arange(len(y))
-    rest, test = train_test_split(
-        idx, test_size=config.test_fraction, stratify=y, random_state=config.seed
-    )
-    train, val = _split_validation(rest, y, config)
+    try:
+        rest, test = train_test_split(
+            idx, test_size=config.test_fraction, stratify=y, random_state=config.seed
+        )
+        train, val = _split_validation(rest, y, config)
+    except ValueError as exc:  # scikit-learn's word for "too few rows of a class to stratify"
+        positives = int(np.sum(y == 1))
+        raise TrainingError(
+            f"too little data to split into train, validation and test: {len(y)} rows, "
+            f"{positives} positive and {len(y) - positives} negative ({exc})"
+        ) from None
     return train, val, test
 
 

@@ -57,6 +57,49 @@ def test_bad_input_exits_non_zero_with_one_line(
     assert not (tmp_path / "m").exists()
 
 
+def test_out_never_replaces_what_is_not_a_bundle(tmp_path: Path) -> None:
+    data = tmp_path / "s.csv"
+    generate_sessions(200, seed=3).to_csv(data, index=False)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("keep me too")
+    cases = [
+        (str(precious), "is not empty and is not a model bundle"),
+        (str(a_file), "is a file, not a directory"),
+        (str(tmp_path / "MyStore"), "model name 'MyStore' (from --out): use lower-case"),
+        (".", "is the current directory or above it"),
+    ]
+    for out, reason in cases:
+        result = _run("train", "--spec", "synthetic_sessions", "--data", str(data), "--out", out)
+        assert result.returncode == 2, (out, result.stderr[-2000:])
+        assert reason in result.stderr.strip().splitlines()[-1], (out, result.stderr[-500:])
+    assert (precious / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in precious.iterdir()) == ["notes.txt"]
+    assert a_file.read_text() == "keep me too"
+    assert (ROOT / "README.md").is_file()  # --out . refused before anything was touched
+
+
+def test_retraining_replaces_a_bundle_and_every_flag_reaches_the_card(tmp_path: Path) -> None:
+    """Also: a column with no value at all (here a number and a flag) still trains and exports."""
+    data = tmp_path / "s.csv"
+    frame = generate_sessions(600, seed=3)
+    frame["session_seconds"] = None
+    frame["discount_seen"] = None
+    frame.to_csv(data, index=False)
+    out = tmp_path / "m"
+    for l2 in ("0", "0.5"):
+        result = _run(
+            "train", "--spec", "synthetic_sessions", "--data", str(data), "--out", str(out),
+            "--epochs", "1", "--l2", l2, "--dropout", "0.1", "--learning-rate", "0.002",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "'session_seconds' has no usable value" in result.stderr
+    hyper = json.loads((out / "card.json").read_text())["hyperparameters"]
+    assert (hyper["l2"], hyper["dropout"], hyper["learning_rate"]) == (0.5, 0.1, 0.002)
+
+
 def test_a_table_that_does_not_fit_the_spec_names_the_column(tmp_path: Path) -> None:
     data = tmp_path / "s.csv"
     generate_sessions(200, seed=3).drop(columns=["cart_adds"]).to_csv(data, index=False)

@@ -104,6 +104,15 @@ def test_common_timestamp_formats_parse_to_utc(values: list[object]) -> None:
     assert (parsed == pd.Timestamp("2026-03-01T12:00:00Z")).all()
 
 
+def test_day_first_dates_are_told_from_the_log_itself() -> None:
+    day_first = parse_timestamps(pd.Series(["01/02/2026", "13/02/2026 10:00", "28.02.2026"]))
+    assert [t.strftime("%m-%d") for t in day_first] == ["02-01", "02-13", "02-28"]
+    month_first = parse_timestamps(pd.Series(["01/02/2026", "02/13/2026"]))
+    assert [t.strftime("%m-%d") for t in month_first] == ["01-02", "02-13"]
+    with pytest.raises(TrainingError, match="mix day-first and month-first dates"):
+        parse_timestamps(pd.Series(["13/02/2026", "02/13/2026"]))
+
+
 def test_a_store_export_maps_by_options_without_renaming(tmp_path: Path) -> None:
     spec_file = tmp_path / "shop.toml"
     spec_file.write_text('name = "shop"\n[columns]\nuser = "customer"\n')
@@ -124,6 +133,21 @@ def test_a_missing_mapped_column_is_named_with_the_fix() -> None:
         clean_log(_log().drop(columns=["when"]), SPEC)
 
 
+def test_an_item_table_column_is_mapped_in_the_spec_and_can_be_absent() -> None:
+    clean, report = clean_log(_log(), SPEC)
+    table = pd.DataFrame({"sku": ["x", "y"], "list": [12.0, 4.0]})  # no category column
+    with pytest.raises(TrainingError, match=r"no column 'dept' for the category.*\[items\]"):
+        build_items(clean, table, SPEC, report)
+    # TOML has no null: category = "" says there is none.
+    no_category = SPEC.model_copy(
+        update={
+            "items": SPEC.items.model_validate({"item": "sku", "category": "", "price": "list"})
+        }
+    )
+    items = build_items(clean, table, no_category, report).set_index("item")
+    assert items["category"].isna().all() and items.loc["x", "price"] == 12.0
+
+
 def test_items_missing_from_the_item_table_are_kept_and_counted() -> None:
     clean, report = clean_log(_log(), SPEC)
     table = pd.DataFrame({"sku": ["x", "y"], "dept": ["shoes", "hats"], "list": [12.0, 0.0]})
@@ -134,6 +158,21 @@ def test_items_missing_from_the_item_table_are_kept_and_counted() -> None:
     # A list price of 0 is not a price, and y's only kept sale had a zero price too: unknown.
     assert np.isnan(items.loc["y", "price"])
     assert items.loc["x", "price"] == 12.0
+
+
+def test_prices_that_are_not_numbers_become_unknown_and_are_counted() -> None:
+    raw = _log().astype({"paid": object})
+    raw.loc[[0, 2], "paid"] = ["n/a", "12,50"]  # a kept line; a removed one (a view): not counted
+    raw.loc[1, "paid"] = " "  # blank: simply not given
+    clean, report = clean_log(raw, SPEC)
+    assert report.unreadable_price == 1
+    assert np.isnan(clean.loc[clean["user"] == "a", "price"]).all()
+    table = pd.DataFrame({"sku": ["x", "y"], "dept": ["shoes", "hats"], "list": ["abc", 4.0]})
+    items = build_items(clean, table, SPEC, report).set_index("item")
+    assert report.unreadable_list_price == 1
+    assert items.loc["y", "price"] == 4.0
+    assert "prices that are not numbers, treated as unknown: 1" in report.lines()
+    assert "item-table prices that are not numbers, treated as unknown: 1" in report.lines()
 
 
 def test_a_log_with_nothing_left_is_refused() -> None:

@@ -95,6 +95,15 @@ def test_training_pairs_label_window_purchases_and_sample_non_purchases() -> Non
     assert (negatives["item"] != "a").all()  # never an item the user bought in the window
 
 
+def test_a_window_without_purchases_gives_no_pairs_not_an_error() -> None:
+    """A store closed for two weeks: the cutoff before the gap adds nothing."""
+    rng = np.random.default_rng(0)
+    quiet = T0 + pd.Timedelta(days=13)  # nothing bought in the 7 days after it
+    frame = training_pairs(LOG, ITEMS, quiet, horizon_days=7, negatives=2, recent_days=30, rng=rng)
+    assert len(frame) == 0
+    assert {*(f.name for f in FEATURES), LABEL, "user", "item"} <= set(frame.columns)
+
+
 def test_ranking_metrics_by_hand() -> None:
     scores = np.array([[0.9, 0.8, 0.1, 0.2], [0.1, 0.2, 0.3, 0.4]])
     relevant = np.array([[False, True, False, False], [True, False, False, True]])
