@@ -9,6 +9,7 @@ thread, so the event loop is never held for long (PROPENSITY_INLINE_ROWS, _ITEMS
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -238,32 +239,55 @@ def install_routes(
     return schemas
 
 
-async def _run(state: dict[str, Any], inline: bool, fn: Callable[..., Any], *args: Any) -> Any:
-    """Small work on the event loop, the rest in a worker thread.
+class _ThreadWork:
+    """One request's work in a worker thread, and a future that resolves when no thread is
+    running it any more: when it has run, or when it was given up on before a thread took it
+    (the request timed out while waiting for a free thread; it is then never run at all)."""
 
-    A thread's work is recorded in the request's state as a future that resolves when the
-    thread is done, even if the request is given up on first (a timeout): the concurrency cap
-    keeps counting it until then.
-    """
-    if inline:
-        return fn(*args)
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    state["work"] = done
+    def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: Any) -> None:
+        self.loop, self.fn, self.args = loop, fn, args
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.lock = threading.Lock()
+        self.started = self.abandoned = False
 
-    def finished() -> None:
-        if not done.done():
-            done.set_result(None)
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
 
-    def job() -> Any:
+    def __call__(self) -> Any:  # in the worker thread
+        with self.lock:
+            if self.abandoned:
+                return None
+            self.started = True
         try:
-            return fn(*args)
+            return self.fn(*self.args)
         finally:
             # RuntimeError: the event loop has closed, the process is stopping.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(finished)
+                self.loop.call_soon_threadsafe(self._finish)
 
-    return await run_in_threadpool(job)
+    def abandon(self) -> None:  # on the event loop, when the request stops waiting
+        with self.lock:
+            if not self.started:
+                self.abandoned = True
+                self._finish()
+
+
+async def _run(state: dict[str, Any], inline: bool, fn: Callable[..., Any], *args: Any) -> Any:
+    """Small work on the event loop, the rest in a worker thread.
+
+    A thread's work is recorded in the request's state (a future that resolves when no thread
+    runs it), so that the concurrency cap keeps counting work a timed-out request left running.
+    """
+    if inline:
+        return fn(*args)
+    work = _ThreadWork(asyncio.get_running_loop(), fn, args)
+    state["work"] = work.done
+    try:
+        return await run_in_threadpool(work)
+    except BaseException:
+        work.abandon()
+        raise
 
 
 def _add_model_routes(

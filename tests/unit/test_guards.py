@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import numpy as np
 import pytest
@@ -204,6 +205,36 @@ async def test_work_that_timed_out_keeps_its_slot_until_its_thread_ends(tmp_path
                 break
             await asyncio.sleep(0.01)
         assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.anyio
+async def test_work_still_waiting_for_a_thread_at_its_timeout_never_runs(tmp_path: Path) -> None:
+    """With every worker thread busy, a request that times out while waiting for one frees its
+    slot at once, and its work is dropped rather than run later for nobody."""
+    app, registry = _app(tmp_path, max_concurrency=1, request_timeout_seconds=0.2, inline_rows=0)
+    bundle = registry.bundles["fake"]
+    assert isinstance(bundle, FakeBundle)
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens, limiter.total_tokens = limiter.total_tokens, 1  # one worker thread in all...
+    busy = threading.Event()
+    blocker = asyncio.create_task(anyio.to_thread.run_sync(busy.wait, 10))  # ...and it is taken
+    while limiter.borrowed_tokens < 1:
+        await asyncio.sleep(0.01)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for attempt in range(3):  # with the cap at 1, a slot kept by the last would 503
+                waited = await client.post("/predict", json={"rows": [ROW]})
+                assert waited.status_code == 504, (attempt, waited.text)
+            busy.set()
+            await blocker
+            answer = await client.post("/predict", json={"rows": [ROW]})
+            assert answer.status_code == 200, answer.text
+        await asyncio.sleep(0.1)
+        assert len(bundle.calls) == 1  # only the last: the three abandoned never ran
+    finally:
+        busy.set()
+        limiter.total_tokens = tokens
 
 
 @pytest.fixture
