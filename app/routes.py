@@ -42,6 +42,7 @@ from app.schemas import (
     RecommendResponse,
     predict_request_model,
     recommend_request_model,
+    schema_titles,
 )
 from app.settings import Settings
 
@@ -163,10 +164,19 @@ def install_routes(
     Returns the request models by name, for the OpenAPI document.
     """
     schemas: dict[str, type[BaseModel]] = {}
+    titles = schema_titles(list(registry.cards))
     if registry.default is not None:
         default_card = registry.cards[registry.default][1]
         _add_model_routes(
-            router, "", registry.default, default_card, settings, metrics, schemas, default=True
+            router,
+            "",
+            registry.default,
+            default_card,
+            settings,
+            metrics,
+            schemas,
+            titles[registry.default],
+            default=True,
         )
     else:
         # No card to shape a default route from: the service cannot serve and says why.
@@ -176,7 +186,9 @@ def install_routes(
             raise NotReadyError(registry.reason())
 
     for name, (_, card) in registry.cards.items():
-        _add_model_routes(router, f"/models/{name}", name, card, settings, metrics, schemas)
+        _add_model_routes(
+            router, f"/models/{name}", name, card, settings, metrics, schemas, titles[name]
+        )
 
     # Any other /models/NAME/... is a model that is not loaded: say so, and list what is.
     @router.post("/models/{name}/predict", include_in_schema=False)
@@ -298,10 +310,11 @@ def _add_model_routes(
     settings: Settings,
     metrics: Metrics,
     schemas: dict[str, type[BaseModel]],
+    title: str,
     default: bool = False,
 ) -> None:
-    predict_model = predict_request_model(card, settings)
-    recommend_model = recommend_request_model(card, settings)
+    predict_model = predict_request_model(card, settings, title)
+    recommend_model = recommend_request_model(card, settings, title)
     schemas[predict_model.__name__] = predict_model
     schemas[recommend_model.__name__] = recommend_model
     tag = "default model" if default else f"model {name}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -138,13 +139,24 @@ def _example_row(features: list[Feature]) -> dict[str, Any]:
     return out
 
 
-def _title(card: ModelCard) -> str:
-    return "".join(part.capitalize() for part in card.name.replace("-", "_").split("_"))
+def schema_titles(names: list[str]) -> dict[str, str]:
+    """The prefix of each model's schema names in /docs: "uci_online_shoppers" ->
+    "UciOnlineShoppers". Names that would share one ("my-store", "my_store") keep it apart by
+    a number, in name order, so no model's schema replaces another's."""
+    titles: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in sorted(names):
+        base = "".join(part.capitalize() for part in re.split(r"[_.-]", name))
+        title, n = base, 2
+        while title in taken:
+            title, n = f"{base}{n}", n + 1
+        titles[name] = title
+        taken.add(title)
+    return titles
 
 
-def predict_request_model(card: ModelCard, settings: Settings) -> type[BaseModel]:
+def predict_request_model(card: ModelCard, settings: Settings, title: str) -> type[BaseModel]:
     """{"rows": [row, ...]} with 1..max_rows rows."""
-    title = _title(card)
     row = row_model(f"{title}Row", card.features)
     rows_type: Any = Annotated[list[row], Field(min_length=1, max_length=settings.max_rows)]  # type: ignore[valid-type]
     model: type[BaseModel] = _create_model(
@@ -158,9 +170,8 @@ def predict_request_model(card: ModelCard, settings: Settings) -> type[BaseModel
     return model
 
 
-def recommend_request_model(card: ModelCard, settings: Settings) -> type[BaseModel]:
+def recommend_request_model(card: ModelCard, settings: Settings, title: str) -> type[BaseModel]:
     """A user (id and/or features), optional candidates and exclusions, and k."""
-    title = _title(card)
     non_item = [f for f in card.features if f.role in (FeatureRole.USER, FeatureRole.CONTEXT)]
     user = row_model(f"{title}UserFeatures", non_item)
     example: dict[str, Any] = {"features": _example_row(non_item), "k": settings.default_k}

@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
 
     card = ModelCard.model_validate_json((args.models_dir / args.model / "card.json").read_text())
-    request_model = predict_request_model(card, Settings())
+    request_model = predict_request_model(card, Settings(), "UciOnlineShoppers")
     print("| step | rows | ours (µs) | FastAPI default (µs) | default / ours |")
     print("|---|---|---|---|---|")
     for rows in (1, 100, 1000):

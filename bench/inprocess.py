@@ -90,7 +90,7 @@ def graph_table(models_dir: Path, names: list[str], repeats: int) -> list[str]:
 
 def predict_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
     bundle = load_bundle(models_dir / name)
-    model = predict_request_model(bundle.card, Settings())
+    model = predict_request_model(bundle.card, Settings(), "Bench")
     lines = [
         "| rows | parse + validate | build arrays | run | serialise | total (µs) |",
         "|---|---|---|---|---|---|",

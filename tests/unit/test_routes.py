@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from app.card import MISSING_CATEGORY
 from app.main import create_app
 from app.routes import get_registry
+from app.schemas import schema_titles
 from app.settings import Settings
 from tests.fakes import FakeBundle, FakeRegistry, fake_score, make_card, write_card
 
@@ -486,3 +487,29 @@ def test_openapi_shows_each_feature_with_its_contract(client: TestClient) -> Non
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/FakePredictRequest"}
     assert client.get("/docs").status_code == 200
+
+
+def test_models_whose_names_differ_by_a_dash_keep_their_own_schemas(tmp_path: Path) -> None:
+    assert schema_titles(["my_store", "my-store", "uci_online_shoppers", "a1", "a_1"]) == {
+        "a1": "A1",
+        "a_1": "A12",
+        "my-store": "MyStore",
+        "my_store": "MyStore2",
+        "uci_online_shoppers": "UciOnlineShoppers",
+    }
+    for name in ("my-store", "my_store"):
+        write_card(tmp_path, make_card(name, catalog=False, users=False))
+    config = Settings(models_dir=tmp_path, default_model="my_store")
+    registry = FakeRegistry(config)
+    registry.load()
+    app = create_app(config)
+    app.dependency_overrides[get_registry] = lambda: registry
+    spec = TestClient(app).get("/openapi.json").json()
+    refs = {
+        path: spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        for path in ("/predict", "/models/my-store/predict", "/models/my_store/predict")
+    }
+    assert refs["/models/my-store/predict"]["$ref"].endswith("/MyStorePredictRequest")
+    assert refs["/models/my_store/predict"]["$ref"].endswith("/MyStore2PredictRequest")
+    assert refs["/predict"] == refs["/models/my_store/predict"]
+    assert {"MyStorePredictRequest", "MyStore2PredictRequest"} <= set(spec["components"]["schemas"])
