@@ -11,6 +11,9 @@ import hmac
 import logging
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ServiceError, error_response, loggable
@@ -146,3 +149,18 @@ class LimitsMiddleware:
 
     def _release(self, _: object) -> None:
         self.in_flight -= 1
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight in the service's JSON error shape (it answers
+    in plain text) so every error a client sees parses alike."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        headers = {
+            k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+        }
+        problem = bytes(response.body).decode()  # "Disallowed CORS origin, headers"
+        return error_response(ServiceError(400, "cors_refused", problem, headers=headers))

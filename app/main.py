@@ -14,11 +14,10 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from app.errors import install_error_handlers
-from app.guards import ApiKeyMiddleware, LimitsMiddleware
+from app.guards import ApiKeyMiddleware, JsonCORSMiddleware, LimitsMiddleware
 from app.observability import AccessLog, Metrics, ObservabilityMiddleware, configure_logging
 from app.registry import Registry
 from app.routes import install_routes
@@ -114,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(ApiKeyMiddleware, keys=keys)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],

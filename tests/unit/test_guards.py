@@ -131,6 +131,8 @@ def test_cors_allows_the_configured_origins_only(tmp_path: Path) -> None:
     other = client.options("/predict", headers=PREFLIGHT | {"Origin": "https://evil.example"})
     assert other.status_code == 400
     assert "access-control-allow-origin" not in other.headers
+    assert other.headers["content-type"] == "application/json"
+    assert other.json()["error"] == {"code": "cors_refused", "message": "Disallowed CORS origin"}
 
 
 # --- the concurrency cap and the timeout -------------------------------------------------------
