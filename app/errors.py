@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,37 @@ def loggable(text: str) -> str:
 
 
 INTERNAL = ServiceError(500, "internal_error", "internal error; see the logs")
+
+
+class InternalErrorMiddleware:
+    """The innermost middleware: a bug becomes the JSON 500 here, inside the others, so that
+    the answer passes back through them and carries the request id, the CORS headers and its
+    status in the metrics and access log like any other (Starlette's own handler for it sits
+    outside every middleware). A caller that went away is not a bug: ClientDisconnect passes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except ClientDisconnect:
+            raise
+        except Exception:
+            if started:
+                raise  # the answer had started: nothing more can be sent
+            log.exception("unhandled error on %s %s", scope["method"], loggable(scope["path"]))
+            await error_response(INTERNAL)(scope, receive, send)
 
 
 def error_response(exc: ServiceError) -> Response:

@@ -16,7 +16,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.errors import install_error_handlers
+from app.errors import InternalErrorMiddleware, install_error_handlers
 from app.guards import ApiKeyMiddleware, JsonCORSMiddleware, LimitsMiddleware
 from app.observability import AccessLog, Metrics, ObservabilityMiddleware, configure_logging
 from app.registry import Registry
@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     request_schemas = install_routes(app.router, registry, settings, metrics)
     install_error_handlers(app)
     # Added innermost first: requests meet the access log and metrics, then CORS, then the API
-    # key check, then the limits.
+    # key check, then the limits, then the handler that turns a bug into a JSON 500.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(
         LimitsMiddleware,
         max_concurrency=settings.max_concurrency,

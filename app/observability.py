@@ -16,10 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import INTERNAL, error_response, loggable
+from app.errors import loggable
 
 log = logging.getLogger("app.access")
-error_log = logging.getLogger("app.errors")
 
 # Sub-millisecond buckets: a small model answers in well under a millisecond in-process.
 LATENCY_BUCKETS = (
@@ -239,15 +238,6 @@ class ObservabilityMiddleware:
             # The caller went away before sending its whole request: nobody to answer, and not
             # a server error (nginx's 499 in the log and metrics).
             status = status or 499
-        except Exception:
-            # Answered here rather than by the framework's outermost handler, so that a 500 too
-            # carries the request id (and CORS headers) and the caller can find it in the log.
-            if status:
-                raise  # the answer had started: nothing more can be sent
-            error_log.exception(
-                "unhandled error on %s %s", scope["method"], loggable(scope["path"])
-            )
-            await error_response(INTERNAL)(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             status = status or 500

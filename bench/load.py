@@ -105,6 +105,14 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
+def wrk_command(script: Path, url: str, connections: int, seconds: int, *flags: str) -> list[str]:
+    """wrk with one thread, pinned to CLIENT_CORE, running a Lua script against url."""
+    return [
+        "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+        *flags, "-s", str(script), url,
+    ]  # fmt: skip
+
+
 def wrk(url: str, body: bytes, connections: int, seconds: int) -> Run:
     """One wrk run pinned to CLIENT_CORE; refuses a run with any non-2xx answer or error."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,19 +120,7 @@ def wrk(url: str, body: bytes, connections: int, seconds: int) -> Run:
         script.write_text(LUA)
         payload.write_bytes(body)
         out = subprocess.run(
-            [
-                "taskset",
-                "-c",
-                CLIENT_CORE,
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--latency",
-                "-s",
-                str(script),
-                url,
-            ],
+            wrk_command(script, url, connections, seconds, "--latency"),
             env={**os.environ, "WRK_BODY": str(payload)},
             capture_output=True,
             text=True,

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bundles import bench_models  # noqa: E402
-from bench.load import CLIENT_CORE, free_port, server  # noqa: E402
+from bench.load import free_port, server, wrk_command  # noqa: E402
 from bench.run import uci_rows  # noqa: E402
 
 # One request in four of each kind; wrk counts the answers by status.
@@ -92,20 +92,7 @@ def run_wrk(url: str, bodies: list[Path], connections: int, seconds: int) -> dic
         script.write_text(LUA)
         env = {**os.environ, **{f"SOAK_BODY_{i + 1}": str(b) for i, b in enumerate(bodies)}}
         out = subprocess.run(
-            [
-                "taskset",
-                "-c",
-                CLIENT_CORE,
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--timeout",
-                "10s",
-                "-s",
-                str(script),
-                url,
-            ],
+            wrk_command(script, url, connections, seconds, "--timeout", "10s"),
             env=env,
             capture_output=True,
             text=True,

@@ -135,6 +135,25 @@ def test_cors_allows_the_configured_origins_only(tmp_path: Path) -> None:
     assert other.json()["error"] == {"code": "cors_refused", "message": "Disallowed CORS origin"}
 
 
+def test_a_500_carries_the_cors_headers_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser can read the error (and its request id) only if the 500 passes through CORS."""
+
+    def broken(bundle: Any, rows: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("app.scoring.predict", broken)
+    client = TestClient(_app(tmp_path, cors_origins=["https://shop.example"])[0])
+    response = client.post(
+        "/predict", json={"rows": [ROW]}, headers={"Origin": "https://shop.example"}
+    )
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "x-request-id" in response.headers
+
+
 # --- the concurrency cap and the timeout -------------------------------------------------------
 
 

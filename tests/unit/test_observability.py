@@ -1,5 +1,5 @@
 """The observability middleware on its own: request ids, access lines, metrics, and what it
-does when the app under it fails or the caller goes away."""
+records (with the error middleware under it) when the app fails or the caller goes away."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from starlette.requests import ClientDisconnect
 
+from app.errors import InternalErrorMiddleware
 from app.observability import AccessLog, Metrics, ObservabilityMiddleware
 
 Inner = Callable[[Any, Any, Any], Awaitable[None]]
@@ -88,7 +89,9 @@ def test_an_unexpected_error_is_a_json_500_with_the_request_id(
     async def broken(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("a bug")
 
-    sent, metrics, log = call(broken, headers=[(b"x-request-id", b"trace-123")])
+    sent, metrics, log = call(
+        InternalErrorMiddleware(broken), headers=[(b"x-request-id", b"trace-123")]
+    )
     start, body = sent
     assert start["status"] == 500
     assert (b"x-request-id", b"trace-123") in start["headers"]
@@ -104,7 +107,7 @@ def test_an_error_after_the_answer_started_is_not_answered_twice() -> None:
         raise RuntimeError("a bug mid-answer")
 
     with pytest.raises(RuntimeError):
-        call(half)
+        call(InternalErrorMiddleware(half))
 
 
 def test_a_caller_that_goes_away_mid_request_is_not_a_server_error(
@@ -113,7 +116,7 @@ def test_a_caller_that_goes_away_mid_request_is_not_a_server_error(
     async def reading(scope: Any, receive: Any, send: Any) -> None:
         raise ClientDisconnect()
 
-    sent, metrics, log = call(reading)
+    sent, metrics, log = call(InternalErrorMiddleware(reading))
     assert sent == []  # nobody to answer
     assert served(metrics, "499") == 1 and served(metrics, "500") == 0
     assert "POST /predict 499" in log
