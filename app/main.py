@@ -16,6 +16,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.dispatch import ScoringDispatch
 from app.errors import InternalErrorMiddleware, install_error_handlers
 from app.guards import ApiKeyMiddleware, JsonCORSMiddleware, LimitsMiddleware
 from app.observability import AccessLog, Metrics, ObservabilityMiddleware, configure_logging
@@ -99,10 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.settings = settings
     app.state.metrics = metrics
-    request_schemas = install_routes(app.router, registry, settings, metrics)
+    scoring = install_routes(app.router, registry, settings, metrics)
     install_error_handlers(app)
     # Added innermost first: requests meet the access log and metrics, then CORS, then the API
-    # key check, then the limits, then the handler that turns a bug into a JSON 500.
+    # key check, then the limits, then the handler that turns a bug into a JSON 500, then the
+    # scoring handlers (anything else goes on to the router).
+    app.add_middleware(ScoringDispatch, routes=scoring.handlers)
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(
         LimitsMiddleware,
@@ -130,10 +133,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=app.routes,
+                routes=[*scoring.documented, *app.routes],
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, model in request_schemas.items():
+            for name, model in scoring.schemas.items():
                 body = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(body.pop("$defs", {}))
                 components[name] = body
