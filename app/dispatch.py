@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,38 +26,58 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import ServiceError, error_response
+from app.errors import INTERNAL, ServiceError, error_response, loggable
+
+log = logging.getLogger(__name__)
 
 JSON = "application/json"
-Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+# A scoring handler reads the request and returns the JSON answer, or raises ServiceError.
+Handler = Callable[[Scope, Receive], Awaitable[bytes]]
 _JSON_HEADER = (b"content-type", JSON.encode())
 
 
 class ScoringDispatch:
-    """The innermost middleware: a POST to a scoring path goes to its handler, everything else
-    to the router. Another method on a scoring path is a 405 that says Allow: POST."""
+    """A POST to a scoring path goes to its handler, everything else to the app inside (another
+    method on a scoring path is a 405 that says Allow: POST).
+
+    The answer is sent here, after the handler has returned: so a ServiceError becomes its JSON
+    error and a bug the JSON 500 without watching the messages sent (the InternalErrorMiddleware
+    inside does that for the other routes).
+    """
 
     def __init__(self, app: ASGIApp, routes: dict[str, Handler]) -> None:
         self.app = app
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            root = scope.get("root_path")
-            if root and path.startswith(root):
-                path = path[len(root) :]
-            handler = self.routes.get(path)
-            if handler is not None:
-                if scope["method"] == "POST":
-                    await handler(scope, receive, send)
-                else:
-                    refused = ServiceError(
-                        405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
-                    )
-                    await error_response(refused)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        root = scope.get("root_path")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        handler = self.routes.get(path)
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            refused = ServiceError(
+                405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
+            )
+            await error_response(refused)(scope, receive, send)
+            return
+        try:
+            answer = await handler(scope, receive)
+        except ServiceError as exc:
+            await error_response(exc)(scope, receive, send)
+        except ClientDisconnect:
+            raise
+        except Exception:
+            log.exception("unhandled error on POST %s", loggable(scope["path"]))
+            await error_response(INTERNAL)(scope, receive, send)
+        else:
+            await send_json(send, answer)
 
 
 async def send_json(send: Send, body: bytes) -> None:

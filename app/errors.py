@@ -61,7 +61,8 @@ INTERNAL = ServiceError(500, "internal_error", "internal error; see the logs")
 
 
 class InternalErrorMiddleware:
-    """The innermost middleware: a bug becomes the JSON 500 here, inside the others, so that
+    """The innermost middleware of the routed paths (the scoring paths have their own, in
+    app.dispatch): a bug becomes the JSON 500 here, inside the others, so that
     the answer passes back through them and carries the request id, the CORS headers and its
     status in the metrics and access log like any other (Starlette's own handler for it sits
     outside every middleware). A caller that went away is not a bug: ClientDisconnect passes."""

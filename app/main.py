@@ -103,10 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scoring = install_routes(app.router, registry, settings, metrics)
     install_error_handlers(app)
     # Added innermost first: requests meet the access log and metrics, then CORS, then the API
-    # key check, then the limits, then the handler that turns a bug into a JSON 500, then the
-    # scoring handlers (anything else goes on to the router).
-    app.add_middleware(ScoringDispatch, routes=scoring.handlers)
+    # key check, then the limits, then the scoring handlers; anything else goes on through the
+    # handler that turns a bug into a JSON 500 to the router.
     app.add_middleware(InternalErrorMiddleware)
+    app.add_middleware(ScoringDispatch, routes=scoring.handlers)
     app.add_middleware(
         LimitsMiddleware,
         max_concurrency=settings.max_concurrency,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -193,6 +194,22 @@ class ObservabilityMiddleware:
         self.metrics = metrics
         self.access_log = access_log
         self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._model_headers: dict[tuple[str, str], list[tuple[bytes, bytes]]] = {}
+        # A request id needs to be unique, not secret: a random prefix per process and a
+        # counter (a fresh token_hex per request is a measurable share of a small request).
+        self._id_prefix = secrets.token_hex(8)
+        self._id_count = itertools.count()
+
+    def _new_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_count) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+    def _headers_of(self, model: str, version: str) -> list[tuple[bytes, bytes]]:
+        key = (model, version)
+        headers = self._model_headers.get(key)
+        if headers is None:
+            headers = [(b"x-model-name", model.encode()), (b"x-model-version", version.encode())]
+            self._model_headers[key] = headers
+        return headers
 
     def _observe(self, labels: tuple[str, str, str, str], seconds: float) -> None:
         children = self._children.get(labels)
@@ -215,7 +232,7 @@ class ObservabilityMiddleware:
             if key == b"x-request-id":
                 given = value.decode("latin-1")
                 break
-        request_id = given if given and _REQUEST_ID.match(given) else secrets.token_hex(16)
+        request_id = given if given and _REQUEST_ID.match(given) else self._new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 0  # no answer started yet
@@ -227,8 +244,7 @@ class ObservabilityMiddleware:
                 headers = list(message.get("headers", ()))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 if "model" in state:
-                    headers.append((b"x-model-name", state["model"].encode()))
-                    headers.append((b"x-model-version", state["version"].encode()))
+                    headers += self._headers_of(state["model"], state["version"])
                 message["headers"] = headers
             await send(message)
 

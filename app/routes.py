@@ -16,16 +16,15 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from app import scoring
 from app.bundle import Bundle
 from app.card import ModelCard
-from app.dispatch import JSON, Handler, read_json_body, run_work, send_json
+from app.dispatch import JSON, Handler, read_json_body, run_work
 from app.errors import (
     ModelNotFoundError,
     NotReadyError,
-    ServiceError,
     error_response,
     invalid_request,
 )
@@ -263,17 +262,13 @@ def _add_model_routes(
             }
         )
 
-    async def predict(scope: Scope, receive: Receive, send: Send) -> None:
+    async def predict(scope: Scope, receive: Receive) -> bytes:
         state = _state(scope, predict_route)
-        try:
-            bundle = _registry_of(scope, registry).get(name)
-            _mark(state, bundle)
-            raw = await read_json_body(scope, receive, limit)
-            answer = await run_work(state, len(raw) <= inline_bytes, score, bundle, raw)
-        except ServiceError as exc:
-            await error_response(exc)(scope, receive, send)
-            return
-        await send_json(send, answer)
+        bundle = _registry_of(scope, registry).get(name)
+        _mark(state, bundle)
+        raw = await read_json_body(scope, receive, limit)
+        answer: bytes = await run_work(state, len(raw) <= inline_bytes, score, bundle, raw)
+        return answer
 
     def rank(bundle: Bundle, payload: Any) -> bytes:
         started = time.perf_counter()
@@ -301,19 +296,15 @@ def _add_model_routes(
             }
         )
 
-    async def recommend(scope: Scope, receive: Receive, send: Send) -> None:
+    async def recommend(scope: Scope, receive: Receive) -> bytes:
         state = _state(scope, recommend_route)
-        try:
-            bundle = _registry_of(scope, registry).get(name)
-            _mark(state, bundle)
-            payload = _parse(recommend_model, await read_json_body(scope, receive, limit))
-            catalogue = len(bundle.catalog) if bundle.catalog is not None else 0
-            work = len(payload.candidates) if payload.candidates is not None else catalogue
-            answer = await run_work(state, work <= settings.inline_items, rank, bundle, payload)
-        except ServiceError as exc:
-            await error_response(exc)(scope, receive, send)
-            return
-        await send_json(send, answer)
+        bundle = _registry_of(scope, registry).get(name)
+        _mark(state, bundle)
+        payload = _parse(recommend_model, await read_json_body(scope, receive, limit))
+        catalogue = len(bundle.catalog) if bundle.catalog is not None else 0
+        work = len(payload.candidates) if payload.candidates is not None else catalogue
+        answer: bytes = await run_work(state, work <= settings.inline_items, rank, bundle, payload)
+        return answer
 
     routes.handlers[predict_route] = predict
     routes.handlers[recommend_route] = recommend

@@ -34,6 +34,8 @@ def _code(value: object) -> str:
 
     3, 3.0, "3", " 3 " and "3.0" become "3", as training spells it.
     """
+    if type(value) is int:  # the usual case first: this runs for every code of every row
+        return str(value)
     if isinstance(value, str):
         value = value.strip()
         try:

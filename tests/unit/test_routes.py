@@ -125,6 +125,8 @@ def test_request_id_is_echoed_or_made_up(client: TestClient) -> None:
     assert given.headers["x-request-id"] == "abc-123"
     made = client.post("/predict", json={"rows": [ROW]})
     assert len(made.headers["x-request-id"]) == 32
+    ids = {client.post("/predict", json={"rows": [ROW]}).headers["x-request-id"] for _ in range(5)}
+    assert len(ids | {made.headers["x-request-id"]}) == 6
     hostile = client.post("/predict", json={"rows": [ROW]}, headers={"X-Request-ID": "a\tb c"})
     assert hostile.headers["x-request-id"] != "a\tb c"
 
