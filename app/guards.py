@@ -14,7 +14,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import ServiceError, error_response, loggable
 
@@ -63,7 +63,8 @@ class ApiKeyMiddleware:
 class LimitsMiddleware:
     """At most `max_concurrency` requests at once (health checks aside): one more gets 503 with
     Retry-After at once instead of waiting in an unbounded queue. A request not answered within
-    `timeout` seconds gets 504 (if its answer has not started).
+    `timeout` seconds gets 504 (if its answer has not started: ObservabilityMiddleware, which
+    sits outside, records its status in the request's state when it does).
 
     The timeout is kept by one watchdog task that looks at the deadlines a few times a timeout
     (so it fires up to a tenth of the timeout late), not by a timer per request: under load a
@@ -107,14 +108,7 @@ class LimitsMiddleware:
             )
             await error_response(busy)(scope, receive, send)
             return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        state = scope.setdefault("state", {})
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
@@ -122,7 +116,7 @@ class LimitsMiddleware:
         self.deadlines[task] = loop.time() + self.timeout
         self.in_flight += 1
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, receive, send)
         except asyncio.CancelledError:
             if task not in self.expired:
                 raise  # not ours: the client went away, or the server is stopping
@@ -130,7 +124,7 @@ class LimitsMiddleware:
             log.warning(
                 "%s %s timed out after %g s", scope["method"], loggable(scope["path"]), self.timeout
             )
-            if not started:
+            if "status" not in state:
                 late = ServiceError(
                     504, "timeout", f"no answer within {self.timeout:g} s; try a smaller request"
                 )
@@ -141,7 +135,7 @@ class LimitsMiddleware:
             # A request that timed out while its work ran in a worker thread keeps its slot
             # until the thread is done: a thread cannot be stopped, and the cap bounds the
             # work the process does, not only the requests it is answering.
-            work = scope.get("state", {}).get("work")
+            work = state.get("work")
             if work is not None and not work.done():
                 work.add_done_callback(self._release)
             else:

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,6 +43,7 @@ LATENCY_BUCKETS = (
     2.5,
     5.0,
 )
+_LABELS = ("route", "method", "status", "model")
 # A caller's request id is kept if it is 1 to 128 printable ASCII characters without spaces
 # (UUIDs, hex, base64, W3C trace ids...): safe in a header and on a log line.
 _REQUEST_ID = re.compile(r"^[!-~]{1,128}$")
@@ -51,17 +54,14 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        labels = ("route", "method", "status", "model")
-        self.requests = Counter(
-            "propensity_http_requests", "HTTP requests served", labels, registry=self.registry
-        )
         self.latency = Histogram(
             "propensity_http_request_duration_seconds",
             "Time from request to response, in the server",
-            labels,
+            _LABELS,
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.registry.register(_RequestCounts(self.latency))
         self.inference = Histogram(
             "propensity_inference_duration_seconds",
             "Time in onnxruntime per call",
@@ -75,6 +75,29 @@ class Metrics:
             ("model", "endpoint"),
             registry=self.registry,
         )
+
+
+class _RequestCounts(Collector):
+    """propensity_http_requests_total, read from the latency histogram's counts when scraped:
+    a counter of its own would be one more locked increment on every request, for the same
+    number."""
+
+    NAME = "propensity_http_requests"
+
+    def __init__(self, latency: Histogram) -> None:
+        self.latency = latency
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [CounterMetricFamily(self.NAME, "HTTP requests served", labels=_LABELS)]
+
+    def collect(self) -> list[CounterMetricFamily]:
+        family = CounterMetricFamily(self.NAME, "HTTP requests served", labels=_LABELS)
+        for metric in self.latency.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_count"):
+                    labels = [sample.labels[k] for k in _LABELS]
+                    family.add_metric(labels, sample.value)
+        return [family]
 
 
 class JsonFormatter(logging.Formatter):
@@ -185,6 +208,9 @@ def configure_logging(level: str, as_json: bool) -> None:
 class ObservabilityMiddleware:
     """Request id in and out, model headers, metrics and one access-log line per request.
 
+    The status of the answer is kept in the request's state (`state["status"]`) as soon as the
+    answer starts: the guards inside read it to know whether an answer has begun.
+
     It runs on every request, so it appends raw headers and keeps the labelled metric children
     it has used (route, method, status and model are few) instead of looking them up each time.
     """
@@ -193,7 +219,7 @@ class ObservabilityMiddleware:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
-        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, str, str], Any] = {}
         self._model_headers: dict[tuple[str, str], list[tuple[bytes, bytes]]] = {}
         # A request id needs to be unique, not secret: a random prefix per process and a
         # counter (a fresh token_hex per request is a measurable share of a small request).
@@ -212,15 +238,10 @@ class ObservabilityMiddleware:
         return headers
 
     def _observe(self, labels: tuple[str, str, str, str], seconds: float) -> None:
-        children = self._children.get(labels)
-        if children is None:
-            children = (
-                self.metrics.requests.labels(*labels),
-                self.metrics.latency.labels(*labels),
-            )
-            self._children[labels] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self.metrics.latency.labels(*labels)
+        child.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -235,12 +256,10 @@ class ObservabilityMiddleware:
         request_id = given if given and _REQUEST_ID.match(given) else self._new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        status = 0  # no answer started yet
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                state["status"] = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 if "model" in state:
@@ -253,10 +272,10 @@ class ObservabilityMiddleware:
         except ClientDisconnect:
             # The caller went away before sending its whole request: nobody to answer, and not
             # a server error (nginx's 499 in the log and metrics).
-            status = status or 499
+            state.setdefault("status", 499)
         finally:
             elapsed = time.perf_counter() - started
-            status = status or 500
+            status = state.get("status", 500)
             route = scope.get("route")
             path = getattr(route, "path", None) or state.get("route") or "unmatched"
             model = state.get("model", "")

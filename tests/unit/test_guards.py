@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import threading
@@ -16,7 +17,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.guards import LimitsMiddleware
 from app.main import _unready_on_signal, create_app
+from app.observability import AccessLog, Metrics, ObservabilityMiddleware
 from app.routes import get_registry
 from app.settings import Settings
 from tests.fakes import FakeBundle, FakeRegistry, make_card, write_card
@@ -206,6 +209,35 @@ async def test_a_request_over_the_timeout_gets_504(tmp_path: Path) -> None:
         assert response.json()["error"]["code"] == "timeout"
         assert time.monotonic() - started < 5
         gate.release.set()
+
+
+@pytest.mark.anyio
+async def test_a_timeout_after_the_answer_started_sends_nothing_more() -> None:
+    """The cap and the timeout, behind the observability middleware as in the service: an
+    answer that has begun cannot be replaced by a 504; the request is cut and logged."""
+
+    async def slow_body(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(5)
+
+    limits = LimitsMiddleware(slow_body, max_concurrency=4, timeout=0.05)
+    metrics = Metrics()
+    app = ObservabilityMiddleware(limits, metrics, AccessLog(as_json=False, stream=io.StringIO()))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/slow", "headers": []}
+    started = time.monotonic()
+    await app(scope, receive, send)
+    assert time.monotonic() - started < 2
+    assert [m["type"] for m in sent] == ["http.response.start"]
+    assert sent[0]["status"] == 200
+    assert limits.in_flight == 0
 
 
 @pytest.mark.anyio
