@@ -8,8 +8,13 @@ Prints Markdown tables; `bench/run.py` puts them into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import logging
+import os
 import statistics
+import time
 import timeit
 from dataclasses import replace
 from pathlib import Path
@@ -118,6 +123,83 @@ def predict_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
     return lines
 
 
+def asgi_scope(path: str, body: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def asgi_us(app: Any, body: bytes, repeats: int, number: int = 5000) -> float:
+    """Median µs per 1-row POST /predict through an ASGI app, without HTTP: the app's own cost
+    (routing, middleware, the handler), with one turn of the event loop after each request."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def batch(n: int) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            await app(asgi_scope("/predict", body), receive, send)
+            await asyncio.sleep(0)
+        return (time.perf_counter() - started) / n * 1e6
+
+    await batch(number // 5)
+    timings = [await batch(number) for _ in range(repeats)]
+    if set(statuses) != {200}:
+        raise RuntimeError(f"/predict answered {sorted(set(statuses))}")
+    return statistics.median(timings)
+
+
+def whole_request(models_dir: Path, repeats: int) -> list[str]:
+    """A 1-row /predict through the whole service in-process, against the bare endpoint."""
+    import bare_app  # bench/bare_app.py, beside this script
+
+    from app.main import create_app
+
+    bundle = load_bundle(models_dir / "uci_online_shoppers")
+    body = json.dumps({"rows": [example_row(bundle.card)]}).encode()
+    settings = Settings(models_dir=models_dir, default_model="uci_online_shoppers")
+
+    async def measure() -> tuple[float, float]:
+        # The access log is on, as in the load benchmark, written to /dev/null.
+        with Path(os.devnull).open("w") as devnull, contextlib.redirect_stderr(devnull):
+            service = create_app(settings)
+            async with service.router.lifespan_context(service):
+                ours = await asgi_us(service, body, repeats)
+        bare = await asgi_us(bare_app.app, body, repeats)
+        return ours, bare
+
+    ours, bare = asyncio.run(measure())
+    logging.getLogger().handlers.clear()
+    return [
+        "| app | µs per request | requests/s of one core |",
+        "|---|---|---|",
+        f"| the service: middleware, validation, graph, answer | {ours:,.1f} | {1e6 / ours:,.0f} |",
+        f"| bare FastAPI endpoint, constant answer | {bare:,.1f} | {1e6 / bare:,.0f} |",
+    ]
+
+
 def rank(bundle: Any) -> Any:
     return recommend(bundle, user_id="C00042", features=None, candidates=None, exclude=[], k=10)
 
@@ -146,6 +228,8 @@ def main() -> None:
     )
     print("\n### The steps of a /predict request (uci_online_shoppers, µs)\n")
     print("\n".join(predict_steps(args.models_dir, "uci_online_shoppers", args.repeats)))
+    print("\n### A whole 1-row /predict request in-process, through the ASGI app (no HTTP)\n")
+    print("\n".join(whole_request(args.models_dir, args.repeats)))
     print("\n### A whole /recommend ranking for one user id, k = 10, in-process (µs)\n")
     print("| catalogue | whole graph on every item | encoded catalogue + network | items/s |")
     print("|---|---|---|---|")
