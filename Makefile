@@ -70,7 +70,7 @@ bench/.venv-bentoml/.done:
 		"onnxruntime==1.32.0" numpy uvloop httptools
 	@touch $@
 
-bench: $(VENV)/.dev bench/.venv-mlserver/.done bench/.venv-bentoml/.done  ## benchmarks -> docs/benchmarks.md (~30 min)
+bench: $(VENV)/.dev bench/.venv-mlserver/.done bench/.venv-bentoml/.done  ## benchmarks -> docs/benchmarks.md (~45 min)
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk
 	$(PY) bench/run.py
 
