@@ -2,11 +2,12 @@
 
 For a one-row /predict the model's graph runs in about 13 µs; FastAPI's router, request and
 response objects and exception middleware cost several times that on every request. So the
-scoring paths are answered here, by handlers that take the ASGI scope and send plain messages,
-behind the same middleware as every other route (request id, metrics and access log, CORS, API
-keys, limits, the JSON 500) and in the same JSON error shape. Every other path, and a scoring
-path asked with another method, goes on to the router. The FastAPI routes that describe these
-paths in /docs are never routed (see `app.routes`).
+scoring paths are answered here, by handlers that take the ASGI scope and return the answer's
+bytes, behind the same middleware as every other route (request id, metrics and access log,
+CORS, API keys, limits) and in the same JSON error shape. Another method on a scoring path is
+answered 405 here, a trailing slash redirected as the router would; every other path goes on to
+the router. The FastAPI routes that describe these paths in /docs are never routed (see
+`app.routes`).
 
 Small requests are scored on the event loop: for a few rows the work is shorter than parsing
 the request, and a hop to a worker thread would cost more than the work itself. Anything larger
@@ -23,7 +24,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
 from starlette.requests import ClientDisconnect
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import INTERNAL, ServiceError, error_response, loggable
@@ -53,13 +56,14 @@ class ScoringDispatch:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        root = scope.get("root_path")
-        if root and path.startswith(root):
-            path = path[len(root) :]
+        path = _route_path(scope)
         handler = self.routes.get(path)
         if handler is None:
-            await self.app(scope, receive, send)
+            if path.endswith("/") and path[:-1] in self.routes:
+                url = URL(scope=scope)
+                await RedirectResponse(url.replace(path=url.path[:-1]), 307)(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         if scope["method"] != "POST":
             refused = ServiceError(
@@ -78,6 +82,16 @@ class ScoringDispatch:
             await error_response(INTERNAL)(scope, receive, send)
         else:
             await send_json(send, answer)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the routes are matched against: without the root path the server was given
+    (`--root-path`), where the path starts with it as a whole segment."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 async def send_json(send: Send, body: bytes) -> None:

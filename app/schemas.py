@@ -34,7 +34,7 @@ def _code(value: object) -> str:
 
     3, 3.0, "3", " 3 " and "3.0" become "3", as training spells it.
     """
-    if type(value) is int:  # the usual case first: this runs for every code of every row
+    if type(value) is int:  # not a bool; and first: this runs for every code of every row
         return str(value)
     if isinstance(value, str):
         value = value.strip()
@@ -43,8 +43,6 @@ def _code(value: object) -> str:
         except ValueError:
             return value
         return str(int(number)) if number.is_integer() else value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
     # JSON does not tell 2 from 2.0 (a client's floats serialise as 2.0): a whole number is a code.
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

@@ -309,6 +309,26 @@ def test_an_unknown_route_and_a_wrong_method_are_json(client: TestClient) -> Non
     _error(client.get("/predict"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize("path", ["/predict", "/recommend", "/models/plain/predict"])
+def test_a_trailing_slash_on_a_scoring_path_is_redirected_to_it(
+    client: TestClient, path: str
+) -> None:
+    response = client.post(path + "/?x=1", json={"rows": [ROW]}, follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"].endswith(path + "?x=1")
+
+
+def test_scoring_paths_are_found_under_a_root_path(
+    settings: Settings, registry: FakeRegistry
+) -> None:
+    app = create_app(settings)
+    app.dependency_overrides[get_registry] = lambda: registry
+    for root in ("/p", "/propensity"):
+        client = TestClient(app, root_path=root)
+        assert client.post("/predict", json={"rows": [ROW]}).status_code == 200
+        assert client.post(root + "/predict", json={"rows": [ROW]}).status_code == 200
+
+
 # --- /recommend ------------------------------------------------------------------------------
 
 
