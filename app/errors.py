@@ -138,6 +138,8 @@ def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"field": _field_path(loc) or "body", "problem": e["msg"]}
         if len(loc) >= 2 and loc[0] == "rows" and isinstance(loc[1], int):
             item["row"] = loc[1]
+        elif len(loc) >= 3 and loc[0] == "columns" and isinstance(loc[2], int):
+            item["row"] = loc[2]
         by_field[item["field"]] = item
     return list(by_field.values())
 

@@ -247,7 +247,7 @@ def _add_model_routes(
     def score(bundle: Bundle, raw: bytes) -> bytes:
         payload = _parse(predict_model, raw)
         started = time.perf_counter()
-        probabilities = scoring.predict(bundle, payload.rows)
+        probabilities = scoring.predict(bundle, payload.rows, payload.columns)
         predict_seconds.observe(time.perf_counter() - started)
         predict_rows.inc(len(probabilities))
         threshold = bundle.card.threshold

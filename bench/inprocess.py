@@ -27,7 +27,7 @@ import orjson
 
 from app.bundle import example_feeds, load_bundle
 from app.schemas import predict_request_model
-from app.scoring import recommend, rows_to_feeds
+from app.scoring import columns_to_feeds, recommend, rows_to_feeds
 from app.settings import Settings
 
 
@@ -97,13 +97,28 @@ def predict_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
     bundle = load_bundle(models_dir / name)
     model = predict_request_model(bundle.card, Settings(), "Bench")
     lines = [
-        "| rows | parse + validate | build arrays | run | serialise | total (µs) |",
-        "|---|---|---|---|---|---|",
+        "| rows | sent as | parse + validate | build arrays | run | serialise | total (µs) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for n in (1, 100, 1000):
-        body = json.dumps({"rows": [example_row(bundle.card)] * n}).encode()
+    for n, shape in (
+        (1, "rows"),
+        (100, "rows"),
+        (100, "columns"),
+        (1000, "rows"),
+        (1000, "columns"),
+    ):
+        rows = [example_row(bundle.card)] * n
+        if shape == "rows":
+            body = json.dumps({"rows": rows}).encode()
+        else:
+            body = json.dumps({"columns": {k: [r[k] for r in rows] for k in rows[0]}}).encode()
         payload = model.model_validate_json(body)
-        feeds = rows_to_feeds(bundle, payload.rows)
+        if shape == "rows":
+            feeds = rows_to_feeds(bundle, payload.rows)
+            build = lambda p=payload: rows_to_feeds(bundle, p.rows)  # noqa: E731
+        else:
+            feeds = columns_to_feeds(bundle, payload.columns)
+            build = lambda p=payload: columns_to_feeds(bundle, p.columns)  # noqa: E731
         probabilities = bundle.run(feeds)
         answer = {
             "model": name,
@@ -113,12 +128,14 @@ def predict_steps(models_dir: Path, name: str, repeats: int) -> list[str]:
         }
         steps = [
             per_call_us(lambda b=body: model.model_validate_json(b), repeats),
-            per_call_us(lambda r=payload.rows: rows_to_feeds(bundle, r), repeats),
+            per_call_us(build, repeats),
             per_call_us(lambda f=feeds: bundle.run(f), repeats),
             per_call_us(lambda a=answer: orjson.dumps(a), repeats),
         ]
         lines.append(
-            f"| {n:,} | " + " | ".join(f"{s:,.1f}" for s in steps) + f" | {sum(steps):,.1f} |"
+            f"| {n:,} | {shape} | "
+            + " | ".join(f"{s:,.1f}" for s in steps)
+            + f" | {sum(steps):,.1f} |"
         )
     return lines
 

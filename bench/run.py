@@ -121,6 +121,7 @@ def bench_ours(models: Path, logs: Path, args: argparse.Namespace) -> dict[str, 
     rows = uci_rows(100)
     one = json.dumps({"rows": rows[:1]}).encode()
     hundred = json.dumps({"rows": rows}).encode()
+    columns = json.dumps({"columns": {k: [r.get(k) for r in rows] for k in rows[0]}}).encode()
     rec = json.dumps({"user_id": "C00042", "k": 10}).encode()
     conns, seconds, repeats = args.connections, args.seconds, args.repeats
     results: dict[str, list[Result]] = {}
@@ -143,6 +144,15 @@ def bench_ours(models: Path, logs: Path, args: argparse.Namespace) -> dict[str, 
         )
         results["predict_100"] = measure(
             url + "/predict", hundred, "predict, 100 rows", 100, conns, seconds, repeats
+        )
+        results["predict_100_columns"] = measure(
+            url + "/predict",
+            columns,
+            "predict, 100 rows as columns",
+            100,
+            conns,
+            seconds,
+            repeats,
         )
         for name, items in (("storefront_1k", 1_000), ("storefront_10k", 10_000)):
             results[f"recommend_{items}"] = measure(
@@ -327,6 +337,10 @@ def ratios(results: dict[str, list[Result]]) -> list[str]:
         for peer, label in (("mlserver", "MLServer"), ("bentoml", "BentoML"))
         for n in (1, 100)
     ]
+    pairs += [
+        ("predict_100_columns", "mlserver_100", "ours (columns) vs MLServer, 100 rows"),
+        ("predict_100_columns", "bentoml_100", "ours (columns) vs BentoML, 100 rows"),
+    ]
     for ours, theirs, label in pairs:
         for a, b in zip(results.get(ours, []), results.get(theirs, []), strict=False):
             lines.append(
@@ -398,6 +412,7 @@ def main() -> None:
                 "bare_quiet",
                 "predict_1_quiet",
                 "predict_100",
+                "predict_100_columns",
                 "recommend_1000",
                 "recommend_10000",
             ],

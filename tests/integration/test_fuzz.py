@@ -35,6 +35,21 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     stop_service(proc)
 
 
+def _one_length(case: schemathesis.Case) -> schemathesis.Case:
+    """A valid /predict body in columns has one value per row in every column, which JSON
+    Schema cannot say (the document says it in words): cut a generated one to its shortest."""
+    columns = case.body.get("columns") if isinstance(case.body, dict) else None
+    lists = (
+        [v for v in columns.values() if isinstance(v, list)] if isinstance(columns, dict) else []
+    )
+    if lists:
+        shortest = min(len(v) for v in lists)
+        case.body["columns"] = {
+            k: v[:shortest] if isinstance(v, list) else v for k, v in columns.items()
+        }
+    return case
+
+
 def test_generated_requests_get_no_5xx_and_answers_that_fit_the_schema(live) -> None:  # type: ignore[no-untyped-def]
     url, log = live
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
@@ -43,7 +58,7 @@ def test_generated_requests_get_no_5xx_and_answers_that_fit_the_schema(live) -> 
     for result in schema.get_all_operations():
         operation = result.ok()
         strategy = st.one_of(
-            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            operation.as_strategy(generation_mode=GenerationMode.POSITIVE).map(_one_length),
             operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
         )
 

@@ -125,14 +125,19 @@ def test_predict_matches_the_python_pipeline_on_1000_uci_rows(uci_trained, uci_c
     expected = trained.fitted.predict(
         load_dataset(uci_csv, load_spec("uci_online_shoppers")).X.head(1000)
     )
+    columns = {k: [r.get(k) for r in rows] for k in {k for r in rows for k in r}}
     with _client(models) as client:
         response = client.post("/predict", json={"rows": rows})
+        as_columns = client.post("/predict", json={"columns": columns})
     assert response.status_code == 200, response.text
     got = np.array([p["probability"] for p in response.json()["predictions"]])
     assert len(got) == 1000
     assert np.abs(got - expected).max() <= 1e-5
     labels = [p["label"] for p in response.json()["predictions"]]
     assert labels == [bool(p >= trained.card.threshold) for p in got]
+    # The same rows sent as columns get the same answer.
+    assert as_columns.status_code == 200, as_columns.text
+    assert as_columns.json() == response.json()
 
 
 # --- broken bundles never serve -------------------------------------------------------------

@@ -257,9 +257,85 @@ def test_an_oversize_batch_is_refused(client: TestClient) -> None:
     assert "at most 5" in body["details"][0]["problem"]
 
 
-def test_a_body_without_rows_is_refused(client: TestClient) -> None:
-    body = _error(client.post("/predict", json={}), 422, "invalid_request")
-    assert body["details"] == [{"field": "rows", "problem": "Field required"}]
+@pytest.mark.parametrize(
+    "payload", [{}, {"rows": [ROW], "columns": {k: [v] for k, v in ROW.items()}}]
+)
+def test_a_body_needs_rows_or_columns_and_not_both(
+    client: TestClient, payload: dict[str, Any]
+) -> None:
+    body = _error(client.post("/predict", json=payload), 422, "invalid_request")
+    ((detail,),) = [body["details"]]
+    assert detail["field"] == "body"
+    assert '"rows"' in detail["problem"] and '"columns"' in detail["problem"]
+
+
+# --- /predict with columns --------------------------------------------------------------------
+
+
+def _as_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    names = sorted({k for r in rows for k in r})
+    return {k: [r.get(k) for r in rows] for k in names}
+
+
+def test_columns_score_as_the_same_rows_do(client: TestClient) -> None:
+    rows = [
+        ROW,
+        {"device": "tablet", "views": 1, "seconds": None, "browser": " 3.0 "},
+        {"device": "", "returning": False, "browser": 7},
+        {"device": "mobile", "seconds": 0.5},
+    ]
+    by_rows = client.post("/predict", json={"rows": rows})
+    by_columns = client.post("/predict", json={"columns": _as_columns(rows)})
+    assert by_rows.status_code == by_columns.status_code == 200, by_columns.text
+    assert by_columns.json() == by_rows.json()
+    # A column left out is missing in every row, as a field left out of every row is.
+    without = [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert (
+        client.post("/predict", json={"columns": _as_columns(without)}).json()
+        == client.post("/predict", json={"rows": without}).json()
+    )
+
+
+def test_a_bad_value_in_a_column_is_named_with_its_row(client: TestClient) -> None:
+    columns = {"device": ["mobile", "mobile"], "views": [1, "many"], "browser": [2, 2.5]}
+    body = _error(client.post("/predict", json={"columns": columns}), 422, "invalid_request")
+    assert {(d["field"], d["row"]) for d in body["details"]} == {
+        ("columns.views[1]", 1),
+        ("columns.browser[1]", 1),
+    }
+
+
+def test_columns_of_different_lengths_are_refused(client: TestClient) -> None:
+    columns = {"device": ["mobile", "tablet", "mobile"], "views": [1, 2, 3], "seconds": [1.0]}
+    body = _error(client.post("/predict", json={"columns": columns}), 422, "invalid_request")
+    assert body["details"] == [
+        {
+            "field": "columns",
+            "problem": "every column needs one value per row: most have 3, seconds has 1",
+        }
+    ]
+
+
+def test_a_required_column_left_out_or_unknown_is_named(client: TestClient) -> None:
+    body = _error(
+        client.post("/predict", json={"columns": {"views": [1], "colour": ["red"]}}),
+        422,
+        "invalid_request",
+    )
+    assert {d["field"]: d["problem"] for d in body["details"]} == {
+        "columns.device": "Field required",
+        "columns.colour": "Extra inputs are not permitted",
+    }
+
+
+def test_columns_hold_at_most_max_rows_values(client: TestClient) -> None:
+    body = _error(
+        client.post("/predict", json={"columns": {"device": ["mobile"] * 6}}),
+        422,
+        "invalid_request",
+    )
+    assert body["details"][0]["field"] == "columns.device"
+    assert "at most 5" in body["details"][0]["problem"]
 
 
 @pytest.mark.parametrize("raw", ['{"rows": [', "rows=1", '{"rows": [{"views": 01}]}'])
