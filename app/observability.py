@@ -227,7 +227,7 @@ class ObservabilityMiddleware:
         self._id_count = itertools.count()
 
     def _new_request_id(self) -> str:
-        return f"{self._id_prefix}{next(self._id_count) & 0xFFFFFFFFFFFFFFFF:016x}"
+        return f"{self._id_prefix}{next(self._id_count):016x}"
 
     def _headers_of(self, model: str, version: str) -> list[tuple[bytes, bytes]]:
         key = (model, version)

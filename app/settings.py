@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         ge=0,
         description="/predict bodies up to this many rows' worth of bytes (512 each) are scored "
         "on the event loop; larger ones in a worker thread (a row sent as columns takes about a "
-        "fifth of the bytes, and of the time)",
+        "quarter of the bytes, so about four times as many rows are scored on the loop)",
     )
     inline_items: int = Field(
         default=2000,

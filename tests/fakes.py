@@ -197,3 +197,12 @@ class FakeRegistry(Registry):
         bundle = self.bundles[name]
         assert isinstance(bundle, FakeBundle)
         return bundle.calls[-1]
+
+
+def break_scoring(monkeypatch: Any) -> None:
+    """Make scoring.predict raise a bug (a RuntimeError "a bug"), whatever it is called with."""
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("app.scoring.predict", broken)

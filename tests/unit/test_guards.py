@@ -22,7 +22,7 @@ from app.main import _unready_on_signal, create_app
 from app.observability import AccessLog, Metrics, ObservabilityMiddleware
 from app.routes import get_registry
 from app.settings import Settings
-from tests.fakes import FakeBundle, FakeRegistry, make_card, write_card
+from tests.fakes import FakeBundle, FakeRegistry, break_scoring, make_card, write_card
 
 ROW = {"device": "mobile"}
 KEY = "s3cret-key"
@@ -143,10 +143,7 @@ def test_a_500_carries_the_cors_headers_too(
 ) -> None:
     """A browser can read the error (and its request id) only if the 500 passes through CORS."""
 
-    def broken(bundle: Any, rows: Any) -> Any:
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr("app.scoring.predict", broken)
+    break_scoring(monkeypatch)
     client = TestClient(_app(tmp_path, cors_origins=["https://shop.example"])[0])
     response = client.post(
         "/predict", json={"rows": [ROW]}, headers={"Origin": "https://shop.example"}

@@ -14,7 +14,7 @@ from app.main import create_app
 from app.routes import get_registry
 from app.schemas import schema_titles
 from app.settings import Settings
-from tests.fakes import FakeBundle, FakeRegistry, fake_score, make_card, write_card
+from tests.fakes import FakeBundle, FakeRegistry, break_scoring, fake_score, make_card, write_card
 
 ROW = {"views": 4, "seconds": 30.0, "browser": 2, "device": "mobile", "returning": True}
 
@@ -213,16 +213,16 @@ def test_values_the_model_cannot_score_are_a_422_naming_the_rows(client: TestCli
 
 
 def test_an_unexpected_error_is_a_json_500_carrying_the_request_id(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(bundle: Any, rows: Any) -> Any:
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr("app.scoring.predict", broken)
+    break_scoring(monkeypatch)
     response = client.post("/predict", json={"rows": [ROW]}, headers={"x-request-id": "t-1"})
     _error(response, 500, "internal_error")
     assert response.headers["x-request-id"] == "t-1"
     assert response.headers["x-model-version"] == "v1"
+    # The bug itself is in the log, with its traceback.
+    (logged,) = [r for r in caplog.records if r.exc_info]
+    assert str(logged.exc_info[1]) == "a bug"
 
 
 @pytest.mark.parametrize("name", ["int", "float", "str", "bool", "body"])
