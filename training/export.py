@@ -23,6 +23,7 @@ from app.card import (
 )
 from training.errors import TrainingError
 from training.network import INPUT_NAME
+from training.onehot import compact_one_hot
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +230,13 @@ def encoded_sources(preprocessor: Any) -> list[str]:
 
 
 def export_onnx(preprocessor: Any, network: Any, features: list[Feature]) -> Exported:
-    """Convert both halves, merge them and pack the inputs; also the network alone."""
+    """Convert both halves, merge them, pack the inputs and compact the one-hot block; also
+    the network alone."""
     pre = convert_preprocessor(preprocessor, features)
     (pre_out,) = pre.graph.output
     n_inputs = pre_out.type.tensor_type.shape.dim[1].dim_value
     net = convert_network(network, n_inputs)
-    model = pack_inputs(merge(pre, net), features)
+    model = compact_one_hot(pack_inputs(merge(pre, net), features))
     return Exported(
         model=model.SerializeToString(),
         network=network_alone(net, model.ir_version).SerializeToString(),
