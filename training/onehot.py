@@ -58,6 +58,19 @@ def _constant(model: onnx.ModelProto, name: str) -> np.ndarray | None:
     return None if found is None else numpy_helper.to_array(found)
 
 
+def _free_prefix(graph: onnx.GraphProto, base: str) -> str:
+    """`base`, or `base_2`, `base_3`...: a prefix no name in the graph starts with."""
+    names = {i.name for i in graph.initializer} | {i.name for i in graph.input}
+    names |= {o.name for o in graph.output} | {v.name for v in graph.value_info}
+    for node in graph.node:
+        names |= {node.name, *node.input, *node.output}
+    prefix, n = base, 1
+    while any(name.startswith(f"{prefix}_") for name in names):
+        n += 1
+        prefix = f"{base}_{n}"
+    return prefix
+
+
 def _match(model: onnx.ModelProto) -> _Pattern | None:
     """The split-encode-concatenate pattern over the categories input, or None."""
     versions = {o.domain: o.version for o in model.opset_import}
@@ -65,6 +78,12 @@ def _match(model: onnx.ModelProto) -> _Pattern | None:
     if versions.get(ML_DOMAIN, 0) < 2 or versions.get("", versions.get("ai.onnx", 0)) < 15:
         return None
     graph = model.graph
+    if any(
+        a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+        for n in graph.node
+        for a in n.attribute
+    ):
+        return None  # names used inside subgraphs are not followed here
     consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
     for node in graph.node:
         for name in node.input:
@@ -111,8 +130,11 @@ def _match(model: onnx.ModelProto) -> _Pattern | None:
             return None
         if _attribute(encoder, "cats_int64s") is not None:
             return None
+        try:
+            categories.append([c.decode() for c in cats.strings])
+        except UnicodeDecodeError:
+            return None
         removed.append(encoder)
-        categories.append([s.decode() for s in cats.strings])
         encoded.append(encoder.output[0])
     concat = only_consumer(encoded[0], "Concat")
     if concat is None or sorted(concat.input) != sorted(encoded):
@@ -154,9 +176,10 @@ def compact_one_hot(model: onnx.ModelProto) -> onnx.ModelProto:
         for i, value in enumerate(cats[column]):
             positions[column, where[value]] = offsets[k] + i
             values[column, where[value]] = 1.0
+    prefix = _free_prefix(model.graph, "onehot")
     keys = ["ids", "base", "flat", "positions", "values", "ones", "where", "rows", "width"]
-    keys += ["shape", "zeros"]
-    name = {key: f"onehot_{key}" for key in keys}
+    keys += ["shape", "zeros", "vocabulary", "by_column", "block"]
+    name = {key: f"{prefix}_{key}" for key in keys}
     initializers = [
         numpy_helper.from_array(np.arange(len(cats), dtype=np.int64) * (known + 1), name["base"]),
         numpy_helper.from_array(positions.reshape(-1), name["positions"]),
@@ -172,40 +195,40 @@ def compact_one_hot(model: onnx.ModelProto) -> onnx.ModelProto:
             keys_strings=vocabulary,
             values_int64s=list(range(known)),
             default_int64=known,
-            name="onehot_vocabulary",
+            name=name["vocabulary"],
         ),
         helper.make_node(
-            "Add", [name["ids"], name["base"]], [name["flat"]], name="onehot_by_column"
+            "Add", [name["ids"], name["base"]], [name["flat"]], name=name["by_column"]
         ),
         helper.make_node(
             "Gather",
             [name["positions"], name["flat"]],
             [name["where"]],
             axis=0,
-            name="onehot_where",
+            name=name["where"],
         ),
         helper.make_node(
-            "Gather", [name["values"], name["flat"]], [name["ones"]], axis=0, name="onehot_ones"
+            "Gather", [name["values"], name["flat"]], [name["ones"]], axis=0, name=name["ones"]
         ),
         helper.make_node(
-            "Shape", [CATEGORIES_INPUT], [name["rows"]], start=0, end=1, name="onehot_rows"
+            "Shape", [CATEGORIES_INPUT], [name["rows"]], start=0, end=1, name=name["rows"]
         ),
         helper.make_node(
-            "Concat", [name["rows"], name["width"]], [name["shape"]], axis=0, name="onehot_shape"
+            "Concat", [name["rows"], name["width"]], [name["shape"]], axis=0, name=name["shape"]
         ),
         helper.make_node(
             "ConstantOfShape",
             [name["shape"]],
             [name["zeros"]],
             value=helper.make_tensor("zero", onnx.TensorProto.FLOAT, [1], [0.0]),
-            name="onehot_zeros",
+            name=name["zeros"],
         ),
         helper.make_node(
             "ScatterElements",
             [name["zeros"], name["where"], name["ones"]],
             [pattern.output],
             axis=1,
-            name="onehot_block",
+            name=name["block"],
         ),
     ]
     graph = model.graph
@@ -213,12 +236,14 @@ def compact_one_hot(model: onnx.ModelProto) -> onnx.ModelProto:
     kept = [n for n in graph.node if id(n) not in gone]
     del graph.node[:]
     graph.node.extend(nodes + kept)  # the new nodes read only the input and initializers
-    used = {name for node in graph.node for name in node.input}
-    alive = [i for i in graph.initializer if i.name in used]
+    # Drop what only the removed nodes used (the Reshape's shape) or made; nothing else.
+    used = {i for node in graph.node for i in node.input}
+    read = {i for node in pattern.removed for i in node.input} - used
+    made = {o for node in pattern.removed for o in node.output} - {pattern.output}
+    alive = [i for i in graph.initializer if i.name not in read]
     del graph.initializer[:]
     graph.initializer.extend(alive + initializers)
-    produced = {name for node in graph.node for name in node.output}
-    info = [v for v in graph.value_info if v.name in produced]
+    info = [v for v in graph.value_info if v.name not in made]
     del graph.value_info[:]
     graph.value_info.extend(info)
     onnx.checker.check_model(model, full_check=True)

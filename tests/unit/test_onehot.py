@@ -67,55 +67,166 @@ def _probes() -> pd.DataFrame:
     return pd.concat([frame, swapped, odd], ignore_index=True)
 
 
+def _rewritten(model: onnx.ModelProto) -> bool:
+    return "OneHotEncoder" not in [n.op_type for n in model.graph.node]
+
+
+def _encoders(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if n.op_type == "OneHotEncoder"]
+
+
+def _block_concat(model: onnx.ModelProto) -> onnx.NodeProto:
+    outputs = {e.output[0] for e in _encoders(model)}
+    return next(n for n in model.graph.node if n.op_type == "Concat" and outputs & set(n.input))
+
+
 def test_the_rewritten_block_gives_the_same_bits(three_columns) -> None:  # type: ignore[no-untyped-def]
+    pre = build_preprocessor(three_columns).fit(_frame())
     before = _graph(three_columns)
     after = compact_one_hot(before)
     ops = [n.op_type for n in after.graph.node]
-    assert "OneHotEncoder" not in ops and ops.count("LabelEncoder") == 1
+    assert _rewritten(after) and ops.count("LabelEncoder") == 1
     assert "Split" not in [n.op_type for n in after.graph.node if "categories" in n.input]
     probes = _probes()
     expected = _run(before, probes, three_columns)
     got = _run(after, probes, three_columns)
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert np.array_equal(got, expected)  # to the bit: ones and zeros at the same places
-    # Categories known only to the other column encode as unseen: all zeros in that column.
-    assert expected[len(_frame()) :].sum() < expected[: len(_frame())].sum()
+    # And what scikit-learn computes: a category another column knows is unseen in this one.
+    np.testing.assert_allclose(got, pre.transform(probes), atol=1e-5)
 
 
 def test_one_row_and_an_empty_batch_keep_their_shapes(three_columns) -> None:  # type: ignore[no-untyped-def]
     before = _graph(three_columns)
     after = compact_one_hot(before)
+    width = before.graph.output[0].type.tensor_type.shape.dim[1].dim_value
     for frame in (_frame().head(1), _frame().head(0)):
         got = _run(after, frame, three_columns)
-        assert got.shape == (
-            len(frame),
-            before.graph.output[0].type.tensor_type.shape.dim[1].dim_value,
-        )
+        assert got.shape == (len(frame), width)
         assert np.array_equal(got, _run(before, frame, three_columns))
+
+
+def test_encodings_concatenated_in_another_order_keep_their_places(three_columns) -> None:  # type: ignore[no-untyped-def]
+    """The block's column order is the Concat's, not the split's."""
+    before = _graph(three_columns)
+    concat = _block_concat(before)
+    reordered = list(concat.input)[::-1]
+    del concat.input[:]
+    concat.input.extend(reordered)
+    after = compact_one_hot(before)
+    assert _rewritten(after)
+    probes = _probes()
+    assert np.array_equal(_run(after, probes, three_columns), _run(before, probes, three_columns))
+
+
+def test_a_column_picked_by_a_gather_first_is_rewritten_too(three_columns) -> None:  # type: ignore[no-untyped-def]
+    """skl2onnx may pick a column out of its [N, 1] tensor (Gather of index 0) before encoding."""
+    before = _graph(three_columns)
+    encoder = _encoders(before)[1]
+    column = encoder.input[0]
+    before.graph.initializer.append(
+        onnx.numpy_helper.from_array(np.array([0], dtype=np.int64), "pick_first")
+    )
+    gather = onnx.helper.make_node("Gather", [column, "pick_first"], ["picked"], axis=1)
+    encoder.input[0] = "picked"
+    nodes = list(before.graph.node)
+    nodes.insert(nodes.index(encoder), gather)
+    del before.graph.node[:]
+    before.graph.node.extend(nodes)
+    after = compact_one_hot(before)
+    assert _rewritten(after) and "Gather" not in [
+        n.op_type for n in after.graph.node if "picked" in n.output
+    ]
+    probes = _probes()
+    assert np.array_equal(_run(after, probes, three_columns), _run(before, probes, three_columns))
+
+
+def test_new_names_do_not_clash_with_the_graphs(three_columns) -> None:  # type: ignore[no-untyped-def]
+    before = _graph(three_columns)
+    before.graph.initializer.append(
+        onnx.numpy_helper.from_array(np.array([7], dtype=np.int64), "onehot_width")
+    )
+    after = compact_one_hot(before)  # the checker refuses duplicate names
+    assert _rewritten(after)
+    names = [i.name for i in after.graph.initializer]
+    assert names.count("onehot_width") == 1 and any(n.startswith("onehot_2_") for n in names)
+    probes = _probes()
+    assert np.array_equal(_run(after, probes, three_columns), _run(before, probes, three_columns))
+
+
+def _unchanged(model: onnx.ModelProto) -> bool:
+    return compact_one_hot(model).SerializeToString() == model.SerializeToString()
 
 
 def test_fewer_than_three_categorical_columns_are_left_as_they_are(tiny_spec) -> None:  # type: ignore[no-untyped-def]
     """With two columns the lookups were measured no faster: the encoders stay."""
-    model = _graph(tiny_spec)
-    assert compact_one_hot(model).SerializeToString() == model.SerializeToString()
+    assert _unchanged(_graph(tiny_spec))
 
 
-@pytest.mark.parametrize("missing", [Missing.MOST_FREQUENT])
-def test_a_block_with_a_string_imputer_is_left_as_it_is(three_columns, missing) -> None:  # type: ignore[no-untyped-def]
+def test_a_block_with_a_string_imputer_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
     """An imputer between the split and the encoders is not the pattern: nothing changes."""
     features = [
-        f.model_copy(update={"missing": missing}) if f.kind.value == "categorical" else f
+        f.model_copy(update={"missing": Missing.MOST_FREQUENT})
+        if f.kind.value == "categorical"
+        else f
         for f in three_columns.features
     ]
-    spec = three_columns.model_copy(update={"features": features})
-    model = _graph(spec)
+    model = _graph(three_columns.model_copy(update={"features": features}))
     # skl2onnx imputes the categorical columns together before encoding them.
     assert ["browser", "device", "channel"] in [list(n.input) for n in model.graph.node]
-    assert compact_one_hot(model).SerializeToString() == model.SerializeToString()
+    assert _unchanged(model)
 
 
 def test_a_model_without_the_operators_it_needs_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
     """ai.onnx.ml 1 has a LabelEncoder of another signature: no rewrite."""
     model = _graph(three_columns)
     _declare_opsets(model, {"": OPSET, "ai.onnx.ml": 1})
-    assert compact_one_hot(model).SerializeToString() == model.SerializeToString()
+    assert _unchanged(model)
+
+
+def test_an_encoding_read_elsewhere_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
+    """The encoders' outputs must feed the block and nothing else."""
+    model = _graph(three_columns)
+    encoded = _encoders(model)[0].output[0]
+    model.graph.output.append(onnx.helper.make_tensor_value_info(encoded, 1, None))
+    assert _unchanged(model)
+
+
+def test_an_encoder_that_is_not_one_hot_for_unknowns_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
+    """zeros=0 makes an unknown category an error, which lookups would not reproduce."""
+    model = _graph(three_columns)
+    zeros = next(a for a in _encoders(model)[2].attribute if a.name == "zeros")
+    zeros.i = 0
+    assert _unchanged(model)
+
+
+def test_a_split_column_read_elsewhere_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
+    model = _graph(three_columns)
+    column = _encoders(model)[0].input[0]
+    model.graph.node.append(onnx.helper.make_node("Identity", [column], ["also"]))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("also", 8, None))
+    assert _unchanged(model)
+
+
+def test_a_block_concatenated_with_something_else_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
+    model = _graph(three_columns)
+    model.graph.initializer.append(
+        onnx.numpy_helper.from_array(np.zeros((1, 1, 2), dtype=np.float32), "extra")
+    )
+    _block_concat(model).input.append("extra")
+    assert _unchanged(model)
+
+
+@pytest.mark.parametrize(("axis", "index"), [(1, [0, 0]), (0, [0])])
+def test_a_gather_that_does_more_than_pick_the_column_is_left_as_it_is(
+    three_columns, axis: int, index: list[int]
+) -> None:  # type: ignore[no-untyped-def]
+    model = _graph(three_columns)
+    encoder = _encoders(model)[0]
+    model.graph.initializer.append(
+        onnx.numpy_helper.from_array(np.array(index, dtype=np.int64), "pick")
+    )
+    gather = onnx.helper.make_node("Gather", [encoder.input[0], "pick"], ["picked"], axis=axis)
+    encoder.input[0] = "picked"
+    model.graph.node.insert(0, gather)
+    assert _unchanged(model)
