@@ -128,8 +128,6 @@ def _match(model: onnx.ModelProto) -> _Pattern | None:
         zeros, cats = _attribute(encoder, "zeros"), _attribute(encoder, "cats_strings")
         if zeros is None or zeros.i != 1 or cats is None or not cats.strings:
             return None
-        if _attribute(encoder, "cats_int64s") is not None:
-            return None
         try:
             categories.append([c.decode() for c in cats.strings])
         except UnicodeDecodeError:

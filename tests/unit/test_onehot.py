@@ -184,11 +184,28 @@ def test_a_model_without_the_operators_it_needs_is_left_as_it_is(three_columns) 
     assert _unchanged(model)
 
 
-def test_an_encoding_read_elsewhere_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("which", [0, 2])
+def test_an_encoding_read_elsewhere_is_left_as_it_is(three_columns, which: int) -> None:  # type: ignore[no-untyped-def]
     """The encoders' outputs must feed the block and nothing else."""
     model = _graph(three_columns)
-    encoded = _encoders(model)[0].output[0]
+    encoded = _encoders(model)[which].output[0]
     model.graph.output.append(onnx.helper.make_tensor_value_info(encoded, 1, None))
+    assert _unchanged(model)
+
+
+def test_a_block_reshaped_otherwise_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
+    model = _graph(three_columns)
+    reshape = next(n for n in model.graph.node if n.op_type == "Reshape")
+    shape = next(i for i in model.graph.initializer if i.name == reshape.input[1])
+    shape.CopyFrom(onnx.numpy_helper.from_array(np.array([1, -1], dtype=np.int64), shape.name))
+    assert _unchanged(model)
+
+
+def test_a_split_into_fewer_parts_than_columns_is_left_as_it_is(three_columns) -> None:  # type: ignore[no-untyped-def]
+    """Three outputs of a split over six columns would be two columns each."""
+    model = _graph(three_columns)
+    declared = next(i for i in model.graph.input if i.name == "categories")
+    declared.type.tensor_type.shape.dim[1].dim_value = 6
     assert _unchanged(model)
 
 
