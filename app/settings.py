@@ -34,9 +34,8 @@ class Settings(BaseSettings):
     inline_rows: int = Field(
         default=16,
         ge=0,
-        description="/predict bodies up to this many rows' worth of bytes (512 each) are scored "
-        "on the event loop; larger ones in a worker thread (a row sent as columns takes about a "
-        "quarter of the bytes, so about four times as many rows are scored on the loop)",
+        description="/predict bodies up to this many rows' worth of bytes (512 each, 128 each "
+        "sent as columns) are scored on the event loop; larger ones in a worker thread",
     )
     inline_items: int = Field(
         default=2000,
