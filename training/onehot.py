@@ -175,58 +175,59 @@ def compact_one_hot(model: onnx.ModelProto) -> onnx.ModelProto:
             positions[column, where[value]] = offsets[k] + i
             values[column, where[value]] = 1.0
     prefix = _free_prefix(model.graph, "onehot")
-    keys = ["ids", "base", "flat", "positions", "values", "ones", "where", "rows", "width"]
-    keys += ["shape", "zeros", "vocabulary", "by_column", "block"]
-    name = {key: f"{prefix}_{key}" for key in keys}
+
+    def name(key: str) -> str:
+        return f"{prefix}_{key}"
+
     initializers = [
-        numpy_helper.from_array(np.arange(len(cats), dtype=np.int64) * (known + 1), name["base"]),
-        numpy_helper.from_array(positions.reshape(-1), name["positions"]),
-        numpy_helper.from_array(values.reshape(-1), name["values"]),
-        numpy_helper.from_array(np.array([width], dtype=np.int64), name["width"]),
+        numpy_helper.from_array(np.arange(len(cats), dtype=np.int64) * (known + 1), name("base")),
+        numpy_helper.from_array(positions.reshape(-1), name("positions")),
+        numpy_helper.from_array(values.reshape(-1), name("values")),
+        numpy_helper.from_array(np.array([width], dtype=np.int64), name("width")),
     ]
     nodes = [
         helper.make_node(
             "LabelEncoder",
             [CATEGORIES_INPUT],
-            [name["ids"]],
+            [name("ids")],
             domain=ML_DOMAIN,
             keys_strings=vocabulary,
             values_int64s=list(range(known)),
             default_int64=known,
-            name=name["vocabulary"],
+            name=name("vocabulary"),
         ),
         helper.make_node(
-            "Add", [name["ids"], name["base"]], [name["flat"]], name=name["by_column"]
+            "Add", [name("ids"), name("base")], [name("flat")], name=name("by_column")
         ),
         helper.make_node(
             "Gather",
-            [name["positions"], name["flat"]],
-            [name["where"]],
+            [name("positions"), name("flat")],
+            [name("where")],
             axis=0,
-            name=name["where"],
+            name=name("where"),
         ),
         helper.make_node(
-            "Gather", [name["values"], name["flat"]], [name["ones"]], axis=0, name=name["ones"]
+            "Gather", [name("values"), name("flat")], [name("ones")], axis=0, name=name("ones")
         ),
         helper.make_node(
-            "Shape", [CATEGORIES_INPUT], [name["rows"]], start=0, end=1, name=name["rows"]
+            "Shape", [CATEGORIES_INPUT], [name("rows")], start=0, end=1, name=name("rows")
         ),
         helper.make_node(
-            "Concat", [name["rows"], name["width"]], [name["shape"]], axis=0, name=name["shape"]
+            "Concat", [name("rows"), name("width")], [name("shape")], axis=0, name=name("shape")
         ),
         helper.make_node(
             "ConstantOfShape",
-            [name["shape"]],
-            [name["zeros"]],
+            [name("shape")],
+            [name("zeros")],
             value=helper.make_tensor("zero", onnx.TensorProto.FLOAT, [1], [0.0]),
-            name=name["zeros"],
+            name=name("zeros"),
         ),
         helper.make_node(
             "ScatterElements",
-            [name["zeros"], name["where"], name["ones"]],
+            [name("zeros"), name("where"), name("ones")],
             [pattern.output],
             axis=1,
-            name=name["block"],
+            name=name("block"),
         ),
     ]
     graph = model.graph

@@ -150,9 +150,9 @@ def test_small_requests_are_scored_inline_and_large_ones_in_a_worker_thread(
     client.post("/recommend", json={"user_id": "u1"})  # the whole catalogue: 4 items
     # Sent as columns a row takes about a quarter of the bytes: 128 per row instead of 512.
     client.post("/predict", json={"columns": {k: [v] for k, v in ROW.items()}})  # 105 bytes
-    twelve = {"columns": {k: [v] * 12 for k, v in ROW.items()}}
-    assert 256 < len(json.dumps(twelve)) < 1024
-    client.post("/predict", json=twelve)
+    twelve = json.dumps({"columns": {k: [v] * 12 for k, v in ROW.items()}})
+    assert 256 < len(twelve) < 1024  # over 2 rows of 128 bytes, under 2 of 512
+    client.post("/predict", content=twelve, headers={"content-type": "application/json"})
     small_predict, big_predict, small_rank, big_rank, one_column, twelve_columns = bundle.threads
     assert not small_predict.startswith("AnyIO worker")
     assert big_predict.startswith("AnyIO worker")
